@@ -1,0 +1,19 @@
+"""Shared fixtures: the generated test media and, where present, the real corpus in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("VOXFLOW_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real recordings of ../shared/corpus; tests that use them skip on a fresh clone."""
+    if not (CORPUS / "manifest.tsv").is_file():
+        pytest.skip(f"../shared/corpus absent ({CORPUS}): real-recording checks need it")
+    return CORPUS
