@@ -1,0 +1,1 @@
+"""The Azure-Speech-compatible websocket service: the USP codec (``usp``) and its server."""
