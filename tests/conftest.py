@@ -17,3 +17,11 @@ def corpus() -> Path:
     if not (CORPUS / "manifest.tsv").is_file():
         pytest.skip(f"../shared/corpus absent ({CORPUS}): real-recording checks need it")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of synthesised test media with known content (see tests/media.py)."""
+    import media as media_files
+
+    return media_files.build(tmp_path_factory.mktemp("media"))
