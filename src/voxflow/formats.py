@@ -138,7 +138,7 @@ def _segment_from(data: dict[str, Any]) -> Segment:
         confidence=_optional_float(data.get("confidence")),
         words=tuple(
             Word(float(w["start"]), float(w["end"]), str(w["word"]),
-                 _optional_float(w["probability"]))  # type: ignore[arg-type]
+                 _optional_float(w["probability"]))
             for w in data.get("words") or ()
         ),
     )  # fmt: skip

@@ -13,7 +13,7 @@ class Word:
     start: float
     end: float
     word: str
-    probability: float
+    probability: float | None = None  # None where the engine gives no word confidence
 
 
 @dataclass(frozen=True)

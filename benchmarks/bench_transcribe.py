@@ -1,0 +1,177 @@
+"""Throughput and WER: voxflow vs plain faster-whisper defaults, same model, threads, machine.
+
+Usage:
+    python benchmarks/bench_transcribe.py [--minutes 10] [--files 50] [--threads 2]
+
+Builds (once, into benchmarks/.data) a long recording of real speech by joining the corpus
+clips of ../shared/corpus with pauses, and a set of short files; then, for each workload, runs
+the baseline (``WhisperModel.transcribe`` with its defaults, file after file) and voxflow
+(``voxflow.transcribe_many``), each in its own subprocess so that peak memory is measured
+separately. Prints a markdown table of audio-seconds per wall-second, the ratio, WER and peak
+RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+CORPUS = HERE.parent.parent / "shared" / "corpus"
+RATE = 16000
+ENGLISH = [
+    "librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
+    "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
+    "librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+    "librivox/sense_and_sensibility_01_austen_64kb-0920.wav",
+    "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
+    "azure-samples/LanguageDetection_enUS.wav",
+    "azure-samples/katiesteve_mono.wav",
+    "azure-samples/whatstheweatherlike.wav",
+]
+
+
+def _read(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+
+
+def _write(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+def _references() -> dict[str, str]:
+    rows = (CORPUS / "manifest.tsv").read_text().splitlines()[1:]
+    return {p: ref.lstrip("~") for p, _lang, ref in (r.split("\t") for r in rows)}
+
+
+def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]:
+    """The long file with its reference, and the short files with theirs."""
+    DATA.mkdir(exist_ok=True)
+    refs = _references()
+    clips = [(_read(CORPUS / p), refs[p]) for p in ENGLISH]
+    pause = np.zeros(int(0.8 * RATE), dtype="<i2")
+    long_path = DATA / f"speech-{minutes:g}min.wav"
+    pieces, texts, total, i = [], [], 0, 0
+    while total < minutes * 60 * RATE:
+        pcm, ref = clips[i % len(clips)]
+        pieces += [pcm, pause]
+        texts.append(ref)
+        total += len(pcm) + len(pause)
+        i += 1
+    if not long_path.exists():
+        _write(long_path, np.concatenate(pieces))
+    short_paths, short_refs = [], []
+    for k in range(files):
+        pcm, ref = clips[k % len(clips)]
+        path = DATA / f"short-{k:03d}.wav"
+        if not path.exists():
+            _write(path, pcm)
+        short_paths.append(path)
+        short_refs.append(ref)
+    return long_path, " ".join(texts), short_paths, short_refs
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("mr.", "mister").replace("-", " ")
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text)).strip()
+
+
+def run_one(kind: str, paths: list[str], threads: int) -> dict[str, object]:
+    """Transcribe ``paths`` with one system; return texts, wall time and peak RSS."""
+    import asyncio
+
+    from voxflow.engines.models import bundled_model_dir
+
+    model_dir = str(bundled_model_dir())
+    started = time.perf_counter()
+    if kind == "baseline":
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+        load = time.perf_counter() - started
+        started = time.perf_counter()
+        texts = []
+        for p in paths:
+            segments, _info = model.transcribe(p)
+            texts.append("".join(s.text for s in segments))
+    else:
+        from voxflow.engines.whisper import WhisperEngine, WhisperOptions
+        from voxflow.pipeline import transcribe_many
+
+        engine = WhisperEngine(WhisperOptions(model=model_dir, cpu_threads=threads // 2 or 1,
+                                              num_workers=2 if threads > 1 else 1))
+        load = time.perf_counter() - started
+        started = time.perf_counter()
+
+        async def go() -> dict[str, str]:
+            out = {}
+            async for src, result in transcribe_many(paths, engine=engine, concurrency=2):
+                out[src] = "" if isinstance(result, Exception) else result.text
+            return out
+
+        found = asyncio.run(go())
+        texts = [found[p] for p in paths]
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"texts": texts, "wall": wall, "load": load, "peak_mb": peak_mb}
+
+
+def measure(kind: str, paths: list[Path], threads: int) -> dict[str, object]:
+    cmd = [sys.executable, __file__, "--worker", kind, "--threads", str(threads)]
+    cmd += [str(p) for p in paths]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker", choices=("baseline", "voxflow"))
+    parser.add_argument("paths", nargs="*")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_one(args.worker, args.paths, args.threads)))
+        return
+    if not (CORPUS / "manifest.tsv").exists():
+        sys.exit(f"needs the real recordings in {CORPUS}")
+    import jiwer
+
+    long_path, long_ref, short_paths, short_refs = build(args.minutes, args.files)
+    workloads = [
+        (f"{args.minutes:g} min of speech, one file", [long_path], [long_ref]),
+        (f"{args.files} short files", short_paths, short_refs),
+    ]
+    print("| workload | system | audio s / wall s | ratio | WER | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for title, paths, refs in workloads:
+        audio_s = sum(len(_read(p)) for p in paths) / RATE
+        base = measure("baseline", paths, args.threads)
+        ours = measure("voxflow", paths, args.threads)
+        ref_text = [_normalise(" ".join(refs))]
+        for name, res in (("faster-whisper defaults", base), ("voxflow", ours)):
+            speed = audio_s / float(res["wall"])
+            ratio = float(base["wall"]) / float(res["wall"])
+            wer = jiwer.wer(ref_text, [_normalise(" ".join(res["texts"]))])
+            print(f"| {title} | {name} | {speed:.1f} | {ratio:.2f}× | {wer:.3f} | "
+                  f"{float(res['peak_mb']):.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""The asyncio core: decode → segment → identify → recognise, overlapped, in order.
+
+Decoding and speech segmentation run in a producer thread that hands finished segments to the
+event loop through a bounded queue (so a fast decoder cannot run ahead of inference and fill
+memory). The loop batches segments, sends each batch to the engine (whose model calls run in
+worker threads) and yields results in time order as they complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from voxflow.engines.base import Clip, Engine, Identified
+from voxflow.errors import ConfigError, VoxflowError
+from voxflow.language_switch import split_at_language_switches
+from voxflow.languages import Language, LidMode, parse_languages, parse_lid_mode, resolve_language
+from voxflow.transcript import Segment, Transcript
+
+# Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
+AT_START_SPEECH = 30.0
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """What to recognise and how; engine-independent."""
+
+    language: str | None = None  # force one language (BCP-47 or Whisper code)
+    languages: tuple[str, ...] = ()  # candidate languages for identification
+    lid: LidMode = "at-start"
+    vad: Literal["silero", "silence"] = "silero"
+    max_segment: float = 30.0
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lid", parse_lid_mode(self.lid))  # Azure's spellings too
+        if self.vad not in ("silero", "silence"):
+            raise ConfigError(f"unknown segmenter {self.vad!r}: use silero or silence")
+        if self.batch_size < 1:
+            raise ConfigError("batch size must be at least 1")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the transcription of one source stands, in seconds of audio."""
+
+    source: str
+    done: float
+    total: float | None
+    segments: int
+    finished: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _LanguagePlan:
+    """Which language each clip is recognised in, with the confidence of that decision."""
+
+    forced: Language | None
+    candidates: tuple[Language, ...]
+    mode: LidMode
+    decided: Identified | None = None
+    by_code: dict[str, Language] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: TranscribeOptions, engine: Engine) -> _LanguagePlan:
+        # Map tags onto what the model knows (zh-HK is Cantonese only where the model has it).
+        supported = getattr(engine, "supported_languages", None)
+        forced = resolve_language(options.language, supported) if options.language else None
+        candidates = parse_languages(options.languages, supported) if options.languages else ()
+        by_code: dict[str, Language] = {}
+        for lang in candidates:
+            by_code.setdefault(lang.whisper, lang)  # the first tag given labels a Whisper code
+        return cls(forced, candidates, options.lid, by_code=by_code)
+
+    @property
+    def codes(self) -> list[str]:
+        return list(self.by_code)
+
+    def label(self, code: str) -> str:
+        """The language as the user named it (``es-MX``), or Whisper's code without candidates."""
+        lang = self.by_code.get(code)
+        return lang.tag if lang else code
+
+
+def _source_name(source: Any) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", None) or f"<{type(source).__name__}>"
+
+
+class _Producer:
+    """Runs decode + segmentation in a thread, handing clips to the loop with back-pressure."""
+
+    _DONE = object()
+
+    def __init__(self, source: Any, options: TranscribeOptions, name: str) -> None:
+        self.source = source
+        self.options = options
+        self.name = name
+        self.duration: float | None = None
+        self.total: float | None = None
+        self._stop = threading.Event()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * options.batch_size)
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="voxflow-decode", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while not self._stop.is_set():
+            try:
+                future.result(timeout=0.5)
+                return True
+            except TimeoutError:
+                continue
+            except Exception:  # the loop is closing
+                return False
+        future.cancel()
+        return False
+
+    def _run(self) -> None:
+        from voxflow.audio import open_audio
+        from voxflow.segments import SegmentOptions, speech_segments
+
+        try:
+            with open_audio(self.source, sample_rate=16000, channels=1, name=self.name) as audio:
+                self.total = audio.info.duration
+                frames = 0
+
+                def counted() -> Iterable[Any]:
+                    nonlocal frames
+                    for chunk in audio:
+                        frames = chunk.start + len(chunk.samples)
+                        yield chunk
+
+                seg_options = SegmentOptions(
+                    max_duration=self.options.max_segment,
+                    # Continuous language id needs one utterance per clip: no merging.
+                    **({"merge_gap": 0.0} if self.options.lid == "continuous" else {}),
+                )
+                segments = speech_segments(
+                    counted(), detector=self.options.vad, options=seg_options
+                )
+                for seg in segments:
+                    if self._stop.is_set():
+                        return
+                    if not self._put(Clip(seg.start, seg.samples.reshape(-1))):
+                        return
+                self.duration = frames / 16000
+        except VoxflowError as exc:
+            self._put(exc)
+            return
+        except Exception as exc:  # an unexpected failure still ends the stream with a reason
+            self._put(VoxflowError(f"{type(exc).__name__}: {exc}", source=self.name))
+            return
+        self._put(self._DONE)
+
+    async def batches(self, size: int) -> AsyncIterator[list[Clip]]:
+        """Batches of clips: the first as soon as one clip is ready, then whatever is queued."""
+        done = False
+        while not done:
+            item = await self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            batch = [item]
+            while len(batch) < size and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is self._DONE:
+                    done = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch.append(item)
+            yield batch
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def stream(
+    source: Any,
+    *,
+    engine: Engine | None = None,
+    options: TranscribeOptions | None = None,
+    progress: ProgressCallback | None = None,
+    name: str | None = None,
+    info: dict[str, Any] | None = None,
+) -> AsyncIterator[Segment]:
+    """Yield the source's segments in time order as soon as each is recognised.
+
+    ``info``, when given, receives ``duration`` and ``language`` once the stream ends.
+    """
+    options = options or TranscribeOptions()
+    engine = engine or default_engine()
+    name = name or _source_name(source)
+    plan = _LanguagePlan.from_options(options, engine)
+    producer = _Producer(source, options, name)
+    producer.start()
+    count = 0
+    done_s = 0.0
+    pending: list[asyncio.Task[list[list[Segment]]]] = []
+    max_in_flight = max(1, getattr(getattr(engine, "options", None), "num_workers", 1))
+    try:
+        async for batch in producer.batches(options.batch_size):
+            clips, languages, idents = await _assign_languages(engine, plan, batch)
+            work = _recognize(engine, clips, languages, idents, plan)
+            pending.append(asyncio.ensure_future(work))
+            while len(pending) >= max_in_flight or (pending and pending[0].done()):
+                for segs in await pending.pop(0):
+                    for seg in segs:
+                        count += 1
+                        done_s = max(done_s, seg.end)
+                        yield seg
+                if progress:
+                    progress(Progress(name, done_s, producer.total, count))
+        for task in pending:
+            for segs in await task:
+                for seg in segs:
+                    count += 1
+                    yield seg
+        pending.clear()
+        total = producer.duration if producer.duration is not None else producer.total
+        if info is not None:
+            info["duration"] = total
+            info["language"] = _overall_language(plan)
+        if progress:
+            progress(Progress(name, total or done_s, total, count, finished=True))
+    finally:
+        producer.stop()
+        for task in pending:
+            task.cancel()
+
+
+def _overall_language(plan: _LanguagePlan) -> str | None:
+    if plan.forced:
+        return plan.forced.tag
+    if plan.decided:
+        return plan.label(plan.decided.language)
+    return None
+
+
+async def _assign_languages(
+    engine: Engine, plan: _LanguagePlan, batch: list[Clip]
+) -> tuple[list[Clip], list[str], list[Identified | None]]:
+    """Pick each clip's language by the plan; continuous mode may split clips at switches."""
+    if plan.forced:
+        return batch, [plan.forced.whisper] * len(batch), [None] * len(batch)
+    if plan.mode == "at-start" or len(plan.codes) == 1:
+        if plan.decided is None:
+            plan.decided = await _decide_at_start(engine, plan, batch)
+        return batch, [plan.decided.language] * len(batch), [plan.decided] * len(batch)
+    clips: list[Clip] = []
+    idents: list[Identified | None] = []
+    for clip in batch:
+        for part, ident in await split_at_language_switches(engine, clip, plan.codes):
+            clips.append(part)
+            idents.append(ident)
+    if plan.decided is None and idents:
+        plan.decided = idents[0]
+    return clips, [i.language for i in idents if i], idents
+
+
+async def _decide_at_start(engine: Engine, plan: _LanguagePlan, batch: list[Clip]) -> Identified:
+    """Decide the language once from the first seconds of speech (up to Whisper's window)."""
+    import numpy as np
+
+    pieces, total = [], 0.0
+    for clip in batch:
+        take = clip.samples[: int((AT_START_SPEECH - total) * 16000)]
+        pieces.append(take)
+        total += len(take) / 16000
+        if total >= AT_START_SPEECH:
+            break
+    speech = Clip(batch[0].start, np.concatenate(pieces))
+    if len(plan.codes) == 1:
+        return Identified(plan.codes[0], 1.0, {plan.codes[0]: 1.0})
+    (ident,) = await engine.identify([speech], plan.codes)
+    return ident
+
+
+async def _recognize(
+    engine: Engine,
+    clips: Sequence[Clip],
+    languages: Sequence[str],
+    idents: Sequence[Identified | None],
+    plan: _LanguagePlan,
+) -> list[list[Segment]]:
+    results = await engine.recognize(clips, list(languages))
+    out = []
+    for segs, lang, ident in zip(results, languages, idents, strict=True):
+        confidence = ident.confidence if ident else (1.0 if plan.forced else None)
+        out.append(
+            [
+                dataclasses.replace(
+                    s, language=plan.label(lang), confidence=_round(confidence)
+                )
+                for s in segs
+            ]
+        )
+    return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The embedded Whisper engine on the bundled model, created once per process."""
+    global _default_engine
+    if _default_engine is None:
+        from voxflow.engines.whisper import WhisperEngine
+
+        _default_engine = WhisperEngine()
+    return _default_engine
+
+
+async def transcribe_async(
+    source: Any,
+    *,
+    engine: Engine | None = None,
+    options: TranscribeOptions | None = None,
+    progress: ProgressCallback | None = None,
+    name: str | None = None,
+) -> Transcript:
+    """Transcribe one source completely and return its Transcript."""
+    name = name or _source_name(source)
+    info: dict[str, Any] = {}
+    segments = [
+        seg
+        async for seg in stream(
+            source, engine=engine, options=options, progress=progress, name=name, info=info
+        )
+    ]
+    language = info.get("language")
+    if language is None and segments:
+        language = segments[0].language
+    return Transcript(
+        source=name,
+        duration=round(float(info.get("duration") or 0.0), 3),
+        segments=tuple(segments),
+        language=language,
+    )
+
+
+def transcribe(
+    source: Any,
+    *,
+    engine: Engine | None = None,
+    options: TranscribeOptions | None = None,
+    progress: ProgressCallback | None = None,
+    name: str | None = None,
+) -> Transcript:
+    """Synchronous twin of :func:`transcribe_async` (runs its own event loop)."""
+    return asyncio.run(
+        transcribe_async(source, engine=engine, options=options, progress=progress, name=name)
+    )
+
+
+async def transcribe_many(
+    sources: Sequence[Any],
+    *,
+    engine: Engine | None = None,
+    options: TranscribeOptions | None = None,
+    concurrency: int = 2,
+    progress: ProgressCallback | None = None,
+) -> AsyncIterator[tuple[Any, Transcript | VoxflowError]]:
+    """Transcribe many sources, ``concurrency`` at a time; yield each (source, result or error)
+    as it finishes. A bad source yields its error and the others go on."""
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    engine = engine or default_engine()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(src: Any) -> tuple[Any, Transcript | VoxflowError]:
+        async with gate:
+            try:
+                return src, await transcribe_async(
+                    src, engine=engine, options=options, progress=progress
+                )
+            except VoxflowError as exc:
+                return src, exc
+
+    tasks = [asyncio.ensure_future(one(s)) for s in sources]
+    try:
+        for fut in asyncio.as_completed(tasks):
+            yield await fut
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,128 @@
+"""``voxflow transcribe`` on the bundled samples: formats, stdout, failures, progress, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voxflow.cli import main
+from voxflow.formats import parse_srt, parse_vtt, transcript_from_json
+
+ROOT = Path(__file__).resolve().parent.parent
+AUSTEN = ROOT / "samples" / "austen-0870.wav"
+SPANISH = ROOT / "samples" / "es-mx.wav"
+VOXFLOW = [sys.executable, "-m", "voxflow"]
+
+
+def test_all_formats_are_written_and_follow_the_contract(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    code = main(["transcribe", str(AUSTEN), "-o", str(out), "-f", "txt,json,srt,vtt", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "austen-0870.json", "austen-0870.srt", "austen-0870.txt", "austen-0870.vtt",
+    ]
+    data = json.loads((out / "austen-0870.json").read_text())
+    assert list(data)[:4] == ["source", "duration", "language", "segments"]
+    assert data["duration"] == pytest.approx(7.1, abs=0.01)
+    assert data["language"] == "en"
+    seg = data["segments"][0]
+    assert {"start", "end", "text", "language", "confidence", "words"} <= set(seg)
+    assert {"start", "end", "word", "probability"} <= set(seg["words"][0])
+    transcript = transcript_from_json((out / "austen-0870.json").read_text())
+    text = (out / "austen-0870.txt").read_text().lower()
+    assert "dashwood" in text and "prudently" in text
+    assert text.splitlines() == [s.text.strip().lower() for s in transcript.segments]
+    cues = parse_srt((out / "austen-0870.srt").read_text())
+    assert cues and cues[0].start >= 0 and cues[-1].end <= 7.1
+    assert " ".join(c.text for c in cues).lower().count("dashwood") == 1
+    vtt = (out / "austen-0870.vtt").read_text()
+    assert vtt.startswith("WEBVTT")
+    assert [c.text for c in parse_vtt(vtt)] == [c.text for c in cues]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary files left"
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "austen-0870.txt").write_text("my notes\n")
+    assert main(["transcribe", str(AUSTEN), "-o", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "austen-0870.txt" in err
+    assert (out / "austen-0870.txt").read_text() == "my notes\n"
+    assert main(["transcribe", str(AUSTEN), "-o", str(out), "--quiet", "--overwrite"]) == 0
+    assert "dashwood" in (out / "austen-0870.txt").read_text().lower()
+
+
+def test_stdout_output_and_language_labels(capsys) -> None:
+    code = main([
+        "transcribe", str(SPANISH), "-f", "json", "--languages", "en-US,es-MX", "--quiet",
+    ])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["language"] == "es-MX"
+    assert {s["language"] for s in data["segments"]} == {"es-MX"}
+
+
+def test_a_batch_goes_on_past_bad_inputs_and_reports_them(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio\n")
+    good = tmp_path / "good.wav"
+    shutil.copyfile(AUSTEN, good)
+    out = tmp_path / "out"
+    code = main([
+        "transcribe", str(tmp_path / "missing.wav"), str(bad), str(good), "-o", str(out),
+        "--quiet",
+    ])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (out / "good.txt").is_file()
+    assert not (out / "notes.txt").exists() and not (out / "missing.txt").exists()
+    assert "1 of 3 files transcribed; 2 failed" in err
+    lines = [line for line in err.splitlines() if line.startswith("  ")]
+    assert any("missing.wav" in line and "no such file" in line for line in lines)
+    assert any("notes.wav" in line and "not a recognised audio" in line for line in lines)
+    assert "Traceback" not in err
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run(
+        [*VOXFLOW, "transcribe", str(AUSTEN), "--model", str(tmp_path / "nope"), "-q"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+    assert "nope" in run.stderr
+    run = subprocess.run(
+        [*VOXFLOW, "transcribe", str(AUSTEN), "-f", "docx"], capture_output=True, text=True,
+        timeout=120, env=env,
+    )
+    assert run.returncode == 1 and "docx" in run.stderr and "Traceback" not in run.stderr
+    run = subprocess.run(
+        [*VOXFLOW, "transcribe", str(tmp_path)], capture_output=True, text=True, timeout=120,
+        env=env,
+    )
+    assert run.returncode == 1
+    assert run.stderr == f"voxflow: error: no audio or video files in {tmp_path}\n"
+
+
+def test_progress_json_lines(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run(
+        [*VOXFLOW, "transcribe", str(AUSTEN), "-o", str(tmp_path), "--progress", "json"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stderr.splitlines()]
+    assert events[0] == {"event": "start", "files": 1}
+    assert events[-1] == {"event": "end"}
+    finished = [e for e in events if e["event"] == "file"]
+    assert finished == [{"event": "file", "file": str(AUSTEN), "ok": True, "error": None}]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["done"] == pytest.approx(7.1, abs=0.01)

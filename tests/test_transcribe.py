@@ -1,0 +1,148 @@
+"""The embedded engine end to end: real Whisper base on real and synthesised speech."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import wave
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from voxflow.engines.base import Clip
+from voxflow.pipeline import TranscribeOptions, default_engine, stream, transcribe, transcribe_async
+
+RATE = 16000
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2 and w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> Path:
+    pcm = np.clip(samples * 32768, -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("mr.", "mister").replace("-", " ")
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text)).strip()
+
+
+def _manifest(corpus: Path) -> list[tuple[str, str, str]]:
+    rows = [line.split("\t") for line in (corpus / "manifest.tsv").read_text().splitlines()[1:]]
+    return [(p, lang, ref) for p, lang, ref in rows]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return default_engine()
+
+
+def test_librivox_wer_no_worse_than_plain_faster_whisper(corpus: Path, engine) -> None:
+    """voxflow's WER on the LibriVox clips is at most that of WhisperModel.transcribe()."""
+    refs, ours, plain = [], [], []
+    for path, _lang, ref in _manifest(corpus):
+        if not path.startswith("librivox/"):
+            continue
+        refs.append(_normalise(ref))
+        ours.append(_normalise(transcribe(corpus / path, engine=engine).text))
+        segments, _ = engine.model.transcribe(str(corpus / path))
+        plain.append(_normalise("".join(s.text for s in segments)))
+    assert len(refs) == 5
+    our_wer, plain_wer = jiwer.wer(refs, ours), jiwer.wer(refs, plain)
+    assert our_wer <= plain_wer, (our_wer, plain_wer, ours, plain)
+    assert our_wer < 0.15
+
+
+def test_spanish_sample_is_identified_as_spanish(corpus: Path, engine) -> None:
+    options = TranscribeOptions(languages=("en-US", "es-MX", "zh-CN"))
+    result = transcribe(corpus / "azure-samples/es-mx.wav", engine=engine, options=options)
+    assert result.language == "es-MX"
+    assert result.segments and all(s.language == "es-MX" for s in result.segments)
+    assert all(s.confidence is not None and s.confidence > 0.9 for s in result.segments)
+    assert "distancia" in result.text.lower() and "luna" in result.text.lower()
+
+
+def test_no_speech_gives_an_empty_transcript(tmp_path: Path, engine) -> None:
+    rng = np.random.default_rng(7)
+    quiet = np.concatenate([np.zeros(RATE * 3), rng.normal(0, 0.003, RATE * 5)])
+    result = transcribe(_write_wav(tmp_path / "room-tone.wav", quiet), engine=engine)
+    assert result.segments == ()
+    assert result.text == ""
+    assert result.duration == pytest.approx(8.0, abs=0.01)
+
+
+def test_language_switches_are_found_in_continuous_mode(corpus: Path, tmp_path: Path, engine):
+    """English, Spanish, English joined by short pauses: each part labelled, switches < 1 s."""
+    english = _read_wav(corpus / "librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
+    spanish = _read_wav(corpus / "azure-samples/es-mx.wav")
+    english2 = _read_wav(corpus / "librivox/sense_and_sensibility_01_austen_64kb-0890.wav")
+    pause = np.zeros(int(0.4 * RATE), dtype=np.float32)
+    mixed = np.concatenate([english, pause, spanish, pause, english2])
+    switch1 = (len(english) + len(pause) / 2) / RATE
+    switch2 = (len(english) + len(pause) + len(spanish) + len(pause) / 2) / RATE
+    path = _write_wav(tmp_path / "en-es-en.wav", mixed)
+    options = TranscribeOptions(languages=("en-US", "es-MX"), lid="continuous")
+    result = transcribe(path, engine=engine, options=options)
+    runs: list[list] = []
+    for seg in result.segments:
+        if runs and runs[-1][0] == seg.language:
+            runs[-1][2] = seg.end
+        else:
+            runs.append([seg.language, seg.start, seg.end])
+    assert [r[0] for r in runs] == ["en-US", "es-MX", "en-US"], result.segments
+    # The switch lies between the end of one run and the start of the next.
+    assert runs[0][2] - 1.0 <= switch1 <= runs[1][1] + 1.0
+    assert runs[1][2] - 1.0 <= switch2 <= runs[2][1] + 1.0
+    assert abs(runs[1][1] - switch1) < 1.0 and abs(runs[2][1] - switch2) < 1.0
+
+
+def test_segments_stream_in_order_with_word_times(corpus: Path, engine) -> None:
+    async def collect() -> list:
+        return [
+            s async for s in stream(corpus / "azure-samples/katiesteve_mono.wav", engine=engine)
+        ]
+
+    segments = asyncio.run(collect())
+    assert len(segments) >= 3
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts)
+    for seg in segments:
+        assert 0 <= seg.start < seg.end <= 19.2
+        assert seg.words, seg
+        assert all(seg.start <= w.start <= w.end <= seg.end + 1e-6 for w in seg.words)
+        assert all(0.0 <= w.probability <= 1.0 for w in seg.words)
+    text = " ".join(s.text for s in segments).lower()
+    assert "good morning" in text and "transcription" in text
+
+
+def test_forced_language_is_used_without_identification(corpus: Path, engine) -> None:
+    options = TranscribeOptions(language="en")
+    result = asyncio.run(
+        transcribe_async(
+            corpus / "azure-samples/whatstheweatherlike.wav", engine=engine, options=options
+        )
+    )
+    assert result.language == "en"
+    assert _normalise(result.text) == "what's the weather like"
+    assert all(s.confidence == 1.0 for s in result.segments)
+
+
+def test_identify_restricts_to_candidates(corpus: Path, engine) -> None:
+    """Probabilities are renormalised over the candidates only."""
+    spanish = _read_wav(corpus / "azure-samples/es-mx.wav")
+    (ident,) = engine.identify_sync([Clip(0.0, spanish)], ["en", "zh"])
+    assert set(ident.probabilities) == {"en", "zh"}
+    assert sum(ident.probabilities.values()) == pytest.approx(1.0)
+    (ident,) = engine.identify_sync([Clip(0.0, spanish)], ["en", "es", "de", "fr", "it", "pt"])
+    assert ident.language == "es"
