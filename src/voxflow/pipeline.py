@@ -25,6 +25,13 @@ from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
 AT_START_SPEECH = 30.0
+# Segmentation errs on the side of keeping audio: quiet onsets get generous padding, and
+# stretches between speech regions up to MERGE_GAP long stay inside the segment (a quiet
+# phrase the VAD scored low is then still heard by Whisper, which drops true non-speech itself).
+SEGMENT_PAD = 0.4
+# How long a partly filled batch waits for more segments (decoding + VAD run ~500x real time).
+BATCH_WAIT = 1.0
+MERGE_GAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class TranscribeOptions:
     languages: tuple[str, ...] = ()  # candidate languages for identification
     lid: LidMode = "at-start"
     vad: Literal["silero", "silence"] = "silero"
+    vad_threshold: float = 0.35  # Silero speech probability that opens a region
     max_segment: float = 30.0
     batch_size: int = 8
 
@@ -132,6 +140,7 @@ class _Producer:
     def _run(self) -> None:
         from voxflow.audio import open_audio
         from voxflow.segments import SegmentOptions, speech_segments
+        from voxflow.vad import VadOptions
 
         try:
             with open_audio(self.source, sample_rate=16000, channels=1, name=self.name) as audio:
@@ -144,13 +153,15 @@ class _Producer:
                         frames = chunk.start + len(chunk.samples)
                         yield chunk
 
-                seg_options = SegmentOptions(
-                    max_duration=self.options.max_segment,
-                    # Continuous language id needs one utterance per clip: no merging.
-                    **({"merge_gap": 0.0} if self.options.lid == "continuous" else {}),
-                )
                 segments = speech_segments(
-                    counted(), detector=self.options.vad, options=seg_options
+                    counted(),
+                    detector=self.options.vad,
+                    options=SegmentOptions(
+                        max_duration=self.options.max_segment,
+                        pad=SEGMENT_PAD,
+                        merge_gap=MERGE_GAP,
+                    ),
+                    vad_options=VadOptions(threshold=self.options.vad_threshold),
                 )
                 for seg in segments:
                     if self._stop.is_set():
@@ -167,7 +178,7 @@ class _Producer:
         self._put(self._DONE)
 
     async def batches(self, size: int) -> AsyncIterator[list[Clip]]:
-        """Batches of clips: the first as soon as one clip is ready, then whatever is queued."""
+        """Full batches of clips; a short one only when the source ends or pauses BATCH_WAIT s."""
         done = False
         while not done:
             item = await self._queue.get()
@@ -176,8 +187,11 @@ class _Producer:
             if isinstance(item, BaseException):
                 raise item
             batch = [item]
-            while len(batch) < size and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while len(batch) < size:
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), BATCH_WAIT)
+                except TimeoutError:
+                    break
                 if item is self._DONE:
                     done = True
                     break

@@ -37,6 +37,9 @@ FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 PAUSE_SPLIT = 1.0
 SENTENCE_PAUSE_SPLIT = 0.3
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
+# Audio left after the last recognised word that is decoded again (seconds, passes).
+MIN_TAIL = 1.0
+TAIL_PASSES = 2
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,22 @@ def is_looping(text: str) -> bool:
     return collapse_repeated_text(text, max_repeats=3) != text.strip()
 
 
+def has_speech_after(samples: np.ndarray, start: int, frame: int = 480) -> bool:
+    """Whether ``samples[start:]`` holds 300 ms within 20 dB of the clip's loud frames."""
+    usable = len(samples) // frame * frame
+    if usable == 0 or start >= usable:
+        return False
+    power = np.square(samples[:usable].astype(np.float64)).reshape(-1, frame).mean(axis=1)
+    level = 10 * np.log10(power + 1e-12)
+    loud = level > np.percentile(level, 90) - 20
+    run = 0
+    for is_loud in loud[start // frame :]:
+        run = run + 1 if is_loud else 0
+        if run >= 10:
+            return True
+    return False
+
+
 def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     """Group words into phrases at long pauses, or at sentence ends followed by a short pause."""
     groups: list[list[Word]] = []
@@ -250,7 +269,11 @@ class WhisperEngine:
         return results
 
     def _recognize_group(
-        self, clips: Sequence[Clip], language: str, idents: Sequence[Identified | None]
+        self,
+        clips: Sequence[Clip],
+        language: str,
+        idents: Sequence[Identified | None],
+        depth: int = 0,
     ) -> list[list[Segment]]:
         from faster_whisper import BatchedInferencePipeline
 
@@ -273,7 +296,7 @@ class WhisperEngine:
                 beam_size=opts.beam_size,
                 word_timestamps=opts.word_timestamps,
                 vad_filter=False,
-                without_timestamps=False,
+                without_timestamps=True,
                 hotwords=" ".join(opts.hotwords) or None,
             )
             raw = list(segments)
@@ -291,7 +314,37 @@ class WhisperEngine:
         for i, clip in enumerate(clips):
             offset = clip.start - bounds[i] / SAMPLE_RATE
             out.append(self._finish_clip(clip, per_clip[i], offset, language, idents[i]))
+        if depth < TAIL_PASSES:
+            self._recover_tails(clips, out, language, idents, depth)
         return out
+
+    def _recover_tails(
+        self,
+        clips: Sequence[Clip],
+        out: list[list[Segment]],
+        language: str,
+        idents: Sequence[Identified | None],
+        depth: int,
+    ) -> None:
+        """Decode again what follows the last recognised word when it still sounds like speech.
+
+        A batched decode has no second pass over its window: when Whisper ends its text early,
+        the rest of the clip would be lost. The tail is decoded as a clip of its own.
+        """
+        tails: list[tuple[int, Clip]] = []
+        for i, (clip, segs) in enumerate(zip(clips, out, strict=True)):
+            if not segs or clip.end - segs[-1].end < MIN_TAIL:
+                continue
+            cut = int((segs[-1].end - clip.start) * SAMPLE_RATE)
+            if has_speech_after(clip.samples, cut):
+                tails.append((i, Clip(clip.start + cut / SAMPLE_RATE, clip.samples[cut:])))
+        if not tails:
+            return
+        more = self._recognize_group(
+            [t for _, t in tails], language, [idents[i] for i, _ in tails], depth + 1
+        )
+        for (i, _), segs in zip(tails, more, strict=True):
+            out[i].extend(segs)
 
     def _finish_clip(
         self,
