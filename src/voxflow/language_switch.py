@@ -1,9 +1,10 @@
 """Continuous language identification: find where a clip switches language and cut it there.
 
-A speech segment may hold two languages when the speaker switches without a pause long enough
-for the segmenter. The clip's language is identified on short overlapping windows; runs of
-windows that agree become parts, and each boundary is moved to the quietest moment near the
-point where the runs meet, so that no word is cut.
+A speech segment may hold two languages when the segmenter merged utterances. The clip is
+first checked cheaply (whole and halves). When those disagree or are unsure, it is cut at its
+pauses into phrases, and each phrase is identified; a clip without pauses is scanned with
+short windows instead. Neighbouring parts in the same language are joined again, so cuts
+fall only where the language changes, and always at the quietest moment nearby.
 """
 
 from __future__ import annotations
@@ -15,29 +16,42 @@ import numpy as np
 
 from voxflow.engines.base import SAMPLE_RATE, Clip, Engine, Identified
 
-WINDOW = 3.0  # seconds of speech per identification window
-HOP = 1.0  # seconds between window starts
+WINDOW = 3.0  # seconds per identification window, for clips without pauses
 MIN_PART = 1.5  # a language run shorter than this is not believed
-SEARCH = 0.75  # seconds either side of the estimated switch to look for a pause
-FRAME = 0.02  # energy frame for finding the pause
+SURE = 0.9  # confidence under which a clip is looked at more closely
+FRAME = 0.02  # energy frame (seconds)
+PAUSE = 0.25  # a pause at least this long may separate phrases
+PAUSE_DB = 30.0  # frames this far below the clip's loud frames are pause
 
 
-def _windows(clip: Clip) -> list[Clip]:
-    win, hop = int(WINDOW * SAMPLE_RATE), int(HOP * SAMPLE_RATE)
-    n = len(clip.samples)
-    starts = list(range(0, max(n - win, 0) + 1, hop))
-    if starts[-1] + win < n:
-        starts.append(n - win)
-    return [Clip(clip.start + s / SAMPLE_RATE, clip.samples[s : s + win]) for s in starts]
+def _frame_levels(samples: np.ndarray) -> np.ndarray:
+    frame = int(FRAME * SAMPLE_RATE)
+    usable = len(samples) // frame * frame
+    power = np.square(samples[:usable].astype(np.float64)).reshape(-1, frame).mean(axis=1)
+    return 10 * np.log10(power + 1e-12)
 
 
-def _smooth(labels: list[str]) -> list[str]:
-    """Majority of each window and its neighbours: one stray window is not a switch."""
-    out = list(labels)
-    for i in range(1, len(labels) - 1):
-        if labels[i - 1] == labels[i + 1] != labels[i]:
-            out[i] = labels[i - 1]
-    return out
+def pause_cuts(samples: np.ndarray) -> list[int]:
+    """Sample offsets at the middle of each pause, keeping every part at least MIN_PART long."""
+    levels = _frame_levels(samples)
+    if len(levels) == 0:
+        return []
+    quiet = levels < np.percentile(levels, 90) - PAUSE_DB
+    frame, need = int(FRAME * SAMPLE_RATE), int(PAUSE / FRAME)
+    cuts, run_start = [], None
+    for i, q in enumerate([*quiet, False]):
+        if q and run_start is None:
+            run_start = i
+        elif not q and run_start is not None:
+            if i - run_start >= need and run_start > 0 and i < len(quiet):
+                cuts.append((run_start + i) // 2 * frame)
+            run_start = None
+    min_part, kept, last = int(MIN_PART * SAMPLE_RATE), [], 0
+    for cut in cuts:
+        if cut - last >= min_part and len(samples) - cut >= min_part:
+            kept.append(cut)
+            last = cut
+    return kept
 
 
 def quietest_point(samples: np.ndarray, lo: int, hi: int) -> int:
@@ -46,54 +60,67 @@ def quietest_point(samples: np.ndarray, lo: int, hi: int) -> int:
     lo, hi = max(0, lo), min(len(samples), hi)
     if hi - lo < frame:
         return (lo + hi) // 2
-    usable = (hi - lo) // frame * frame
-    energy = np.square(samples[lo : lo + usable].astype(np.float64)).reshape(-1, frame).sum(axis=1)
-    return lo + int(np.argmin(energy)) * frame + frame // 2
+    levels = _frame_levels(samples[lo:hi])
+    return lo + int(np.argmin(levels)) * frame + frame // 2
 
 
-def switch_points(clip: Clip, windows: Sequence[Clip], labels: Sequence[str]) -> list[int]:
-    """Sample offsets in ``clip`` where the language changes, moved to nearby pauses."""
-    runs: list[tuple[str, int, int]] = []  # (label, first window, last window)
-    for i, label in enumerate(labels):
-        if runs and runs[-1][0] == label:
-            runs[-1] = (label, runs[-1][1], i)
+def _window_cuts(samples: np.ndarray) -> list[int]:
+    """Cuts every WINDOW seconds, moved to the quietest moment within a second."""
+    win, n = int(WINDOW * SAMPLE_RATE), len(samples)
+    reach = SAMPLE_RATE // 2
+    return [quietest_point(samples, c - reach, c + reach) for c in range(win, n - win // 2, win)]
+
+
+def _pieces(clip: Clip, cuts: Sequence[int]) -> list[Clip]:
+    bounds = [0, *cuts, len(clip.samples)]
+    return [
+        Clip(clip.start + a / SAMPLE_RATE, clip.samples[a:b])
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    ]
+
+
+def _join(pieces: list[Clip], found: list[Identified]) -> list[tuple[Clip, Identified]]:
+    """Join neighbouring pieces of one language; absorb runs too short to be believed."""
+    runs: list[list[int]] = []
+    for i, ident in enumerate(found):
+        if runs and found[runs[-1][0]].language == ident.language:
+            runs[-1].append(i)
         else:
-            runs.append((label, i, i))
-    # Drop runs too short to be believed, absorbing them into the previous run.
-    kept: list[tuple[str, int, int]] = []
-    for label, first, last in runs:
-        span = windows[last].end - windows[first].start
-        if kept and (span < MIN_PART or kept[-1][0] == label):
-            kept[-1] = (kept[-1][0], kept[-1][1], last)
+            runs.append([i])
+    merged: list[list[int]] = []
+    for run in runs:
+        length = sum(pieces[i].duration for i in run)
+        if merged and length < MIN_PART:
+            merged[-1].extend(run)
         else:
-            kept.append((label, first, last))
-    cuts = []
-    for (_, _, a_last), (_, b_first, _) in itertools.pairwise(kept):
-        a_centre = (windows[a_last].start + windows[a_last].end) / 2
-        b_centre = (windows[b_first].start + windows[b_first].end) / 2
-        guess = int(((a_centre + b_centre) / 2 - clip.start) * SAMPLE_RATE)
-        reach = int(SEARCH * SAMPLE_RATE)
-        cuts.append(quietest_point(clip.samples, guess - reach, guess + reach))
-    return cuts
+            merged.append(run)
+    if len(merged) > 1 and sum(pieces[i].duration for i in merged[0]) < MIN_PART:
+        merged[1][:0] = merged.pop(0)
+    out = []
+    for run in merged:
+        samples = np.concatenate([pieces[i].samples for i in run])
+        best = max(run, key=lambda i: pieces[i].duration * found[i].confidence)
+        out.append((Clip(pieces[run[0]].start, samples), found[best]))
+    return out
 
 
 async def split_at_language_switches(
     engine: Engine, clip: Clip, candidates: Sequence[str]
 ) -> list[tuple[Clip, Identified]]:
     """The clip's parts, one per language, each with its identification."""
-    if clip.duration < 2 * WINDOW:
+    if clip.duration < 2 * MIN_PART:
         return list(zip([clip], await engine.identify([clip], candidates), strict=True))
-    windows = _windows(clip)
-    found = await engine.identify([clip, *windows], candidates)
-    whole, per_window = found[0], found[1:]
-    labels = _smooth([i.language for i in per_window])
-    cuts = switch_points(clip, windows, labels)
+    half = len(clip.samples) // 2
+    halves = _pieces(clip, [half])
+    whole, *parts = await engine.identify([clip, *halves], candidates)
+    sure = min(p.confidence for p in (whole, *parts)) >= SURE
+    if sure and all(p.language == whole.language for p in parts):
+        return [(clip, whole)]
+    cuts = pause_cuts(clip.samples) or _window_cuts(clip.samples)
     if not cuts:
         return [(clip, whole)]
-    bounds = [0, *cuts, len(clip.samples)]
-    parts = [
-        Clip(clip.start + a / SAMPLE_RATE, clip.samples[a:b])
-        for a, b in itertools.pairwise(bounds)
-        if b > a
-    ]
-    return list(zip(parts, await engine.identify(parts, candidates), strict=True))
+    pieces = _pieces(clip, cuts)
+    found = await engine.identify(pieces, candidates)
+    joined = _join(pieces, found)
+    return [(clip, whole)] if len(joined) == 1 else joined
