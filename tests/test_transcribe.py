@@ -146,3 +146,24 @@ def test_identify_restricts_to_candidates(corpus: Path, engine) -> None:
     assert sum(ident.probabilities.values()) == pytest.approx(1.0)
     (ident,) = engine.identify_sync([Clip(0.0, spanish)], ["en", "es", "de", "fr", "it", "pt"])
     assert ident.language == "es"
+
+
+def test_a_looping_decode_is_decoded_again(engine) -> None:
+    """A batched result that repeats itself is replaced by a fallback decode of the same audio.
+
+    The looping result is constructed here (Whisper cannot be made to loop on demand); the
+    fallback decode is the real model on the real bundled sample.
+    """
+    from types import SimpleNamespace
+
+    audio = _read_wav(Path(__file__).resolve().parent.parent / "samples" / "austen-0870.wav")
+    clip = Clip(10.0, audio)
+    looping = SimpleNamespace(
+        text=" and Mr. John Dashwood" * 20, no_speech_prob=0.01, avg_logprob=-0.2, words=None
+    )
+    segments = engine._finish_clip(clip, [looping], 10.0, "en", None)
+    text = _normalise(" ".join(s.text for s in segments))
+    assert text.count("dashwood") == 1
+    assert "prudently in his power" in text
+    assert segments[0].start >= 10.0 and segments[0].words[0].start >= 10.0
+    assert segments[-1].end <= clip.end
