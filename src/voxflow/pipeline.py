@@ -225,27 +225,30 @@ async def stream(
     producer.start()
     count = 0
     done_s = 0.0
-    pending: list[asyncio.Task[list[list[Segment]]]] = []
+    pending: list[asyncio.Task[tuple[list[list[Segment]], float]]] = []
     max_in_flight = max(1, getattr(getattr(engine, "options", None), "num_workers", 1))
+    batches = aiter(producer.batches(options.batch_size))
+    exhausted = False
     try:
-        async for batch in producer.batches(options.batch_size):
-            clips, languages, idents = await _assign_languages(engine, plan, batch)
-            work = _recognize(engine, clips, languages, idents, plan)
-            pending.append(asyncio.ensure_future(work))
-            while len(pending) >= max_in_flight or (pending and pending[0].done()):
-                for segs in await pending.pop(0):
+        while not exhausted or pending:
+            if not exhausted:
+                batch = await anext(batches, None)
+                if batch is None:
+                    exhausted = True
+                else:
+                    clips, languages, idents = await _assign_languages(engine, plan, batch)
+                    work = _recognize(engine, clips, languages, idents, plan)
+                    pending.append(asyncio.ensure_future(work))
+            # Results leave in submission order, so segments come out in time order.
+            while pending and (exhausted or len(pending) >= max_in_flight or pending[0].done()):
+                results, batch_end = await pending.pop(0)
+                for segs in results:
                     for seg in segs:
                         count += 1
-                        done_s = max(done_s, seg.end)
                         yield seg
+                done_s = max(done_s, batch_end)
                 if progress:
                     progress(Progress(name, done_s, producer.total, count))
-        for task in pending:
-            for segs in await task:
-                for seg in segs:
-                    count += 1
-                    yield seg
-        pending.clear()
         total = producer.duration if producer.duration is not None else producer.total
         if info is not None:
             info["duration"] = total
@@ -311,7 +314,8 @@ async def _recognize(
     languages: Sequence[str],
     idents: Sequence[Identified | None],
     plan: _LanguagePlan,
-) -> list[list[Segment]]:
+) -> tuple[list[list[Segment]], float]:
+    """Recognise a batch; each segment is labelled as the user named its language."""
     results = await engine.recognize(clips, list(languages))
     out = []
     for segs, lang, ident in zip(results, languages, idents, strict=True):
@@ -324,7 +328,7 @@ async def _recognize(
                 for s in segs
             ]
         )
-    return out
+    return out, max((c.end for c in clips), default=0.0)
 
 
 def _round(value: float | None) -> float | None:
