@@ -1,0 +1,149 @@
+"""``voxflow serve``: the Azure-Speech-compatible websocket server on the embedded engine."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import sys
+from typing import Annotated
+
+import typer
+
+from voxflow.errors import ConfigError
+from voxflow.pipeline import TranscribeOptions
+from voxflow.server.config import Faults, ServerConfig
+from voxflow.server.usp import RecognitionStatus
+
+from .app import app
+
+_TEST = "Test controls (off by default)"
+_LIMITS = "Limits"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you mean to expose it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 5000,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOXFLOW_SERVE_KEY",
+            show_default=False,
+            help="Require this key (Ocp-Apim-Subscription-Key or Authorization: Bearer).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Whisper model: base (bundled, default), a name, a dir.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    workers: Annotated[
+        int, typer.Option(help="Parallel model calls (the cores are shared among them).")
+    ] = 2,
+    vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
+    interim: Annotated[
+        bool, typer.Option(help="Send interim results (speech.hypothesis) while audio streams.")
+    ] = True,
+    max_sessions: Annotated[
+        int,
+        typer.Option(help="Concurrent connections; more get HTTP 503.", rich_help_panel=_LIMITS),
+    ] = 64,
+    max_frame_bytes: Annotated[
+        int, typer.Option(help="Largest websocket message accepted.", rich_help_panel=_LIMITS)
+    ] = 256 * 1024,
+    max_turn_seconds: Annotated[
+        float, typer.Option(help="Audio one turn may carry.", rich_help_panel=_LIMITS)
+    ] = 3600.0,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Close a client silent this long.", rich_help_panel=_LIMITS)
+    ] = 300.0,
+    pace: Annotated[
+        float | None,
+        typer.Option(
+            help="Read audio at most N× real time, as the service does.", rich_help_panel=_TEST
+        ),
+    ] = None,
+    fault_close_after_bytes: Annotated[
+        int | None,
+        typer.Option(help="Close each connection after N audio bytes.", rich_help_panel=_TEST),
+    ] = None,
+    fault_close_connections: Annotated[
+        int | None,
+        typer.Option(help="...only the first N connections.", rich_help_panel=_TEST),
+    ] = None,
+    fault_close_code: Annotated[
+        int, typer.Option(help="Close code of that fault.", rich_help_panel=_TEST)
+    ] = 1011,
+    fault_status: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer every turn with this status (Error, BadRequest...).", rich_help_panel=_TEST
+        ),
+    ] = None,
+    fault_delay: Annotated[
+        float, typer.Option(help="Seconds before each reply.", rich_help_panel=_TEST)
+    ] = 0.0,
+    fault_401: Annotated[
+        bool, typer.Option(help="Refuse every connection with HTTP 401.", rich_help_panel=_TEST)
+    ] = False,
+) -> None:
+    """Serve the Azure Speech websocket protocol on the local engine, until Ctrl-C or SIGTERM."""
+    from voxflow.server.app import run_server
+
+    status = None
+    if fault_status is not None:
+        by_name = {s.value.lower(): s for s in RecognitionStatus}
+        status = by_name.get(fault_status.lower())
+        if status is None:
+            raise ConfigError(f"unknown --fault-status {fault_status!r}")
+    config = ServerConfig(
+        host=host,
+        port=port,
+        key=key,
+        max_frame_bytes=max_frame_bytes,
+        max_turn_seconds=max_turn_seconds,
+        max_sessions=max_sessions,
+        idle_timeout=idle_timeout,
+        pace=pace,
+        interim=interim,
+        options=TranscribeOptions(vad=vad),  # type: ignore[arg-type]
+        faults=Faults(
+            close_after_bytes=fault_close_after_bytes,
+            close_connections=fault_close_connections,
+            close_code=fault_close_code,
+            error_status=status,
+            reply_delay=fault_delay,
+            force_401=fault_401,
+        ),
+    )
+    engine = None
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if model is not None or device != "auto" or workers != 1:
+        from voxflow.engines import create_engine
+
+        engine = create_engine("whisper", model=model, device=device, num_workers=workers)
+    if not _loopback(host) and key is None:
+        print(
+            f"voxflow serve: warning: listening on {host} without --key: anyone who can reach "
+            "it can use it",
+            file=sys.stderr,
+        )
+    if config.faults.any or pace:
+        print("voxflow serve: test controls are on", file=sys.stderr)
+
+    def ready(server: object) -> None:
+        print(f"voxflow serve: listening on {server.url}", flush=True)  # type: ignore[attr-defined]
+
+    asyncio.run(run_server(config, engine=engine, ready=ready))
+    print("voxflow serve: stopped", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""The speech server on its own event loop in a daemon thread, for synchronous code and tests.
+
+The Azure SDK is blocking, so a test that drives it needs the server running elsewhere:
+``with BackgroundServer(ServerConfig(port=0)) as server: SpeechConfig(host=server.url)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import TracebackType
+
+from voxflow.engines.base import Engine
+from voxflow.server.app import SpeechServer
+from voxflow.server.config import ServerConfig
+
+
+class BackgroundServer:
+    """Runs a ``SpeechServer`` in a thread; ``start`` returns once it listens."""
+
+    def __init__(self, config: ServerConfig | None = None, *, engine: Engine | None = None) -> None:
+        self.server = SpeechServer(config or ServerConfig(port=0), engine=engine)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="voxflow-serve", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT``, for ``SpeechConfig(host=...)``."""
+        return self.server.url
+
+    def start(self, timeout: float = 120.0) -> BackgroundServer:
+        """Start the loop and the server (loading the engine if needed); raise what start raises."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Close every connection, stop the loop and join the thread."""
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.aclose(), self._loop).result(timeout)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

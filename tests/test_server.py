@@ -1,0 +1,614 @@
+"""`voxflow serve` at the protocol level: a plain websockets client speaking USP via the codec's
+client builders, against the real server and the real Whisper engine on real recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from voxflow.audio import load
+from voxflow.errors import ConfigError
+from voxflow.pipeline import TranscribeOptions, default_engine, transcribe
+from voxflow.server.auth import authorized
+from voxflow.server.background import BackgroundServer
+from voxflow.server.config import Faults, ServerConfig
+from voxflow.server.interim import _Resampler, to_mono_float
+from voxflow.server.pipe import AudioPipe
+from voxflow.server.turn import TurnLanguages, engine_variant, raw_format
+from voxflow.server.usp import (
+    ContextOptions,
+    Continuation,
+    LanguageIdMode,
+    RecognitionMode,
+    RecognitionStatus,
+    RequestOptions,
+    ServiceMessage,
+    TurnSettings,
+    WaveEncoding,
+    WaveFormat,
+    audio_end_message,
+    audio_header_message,
+    audio_message,
+    client_messages,
+    new_request_id,
+    parse_service_message,
+    parse_wave_header,
+    speech_config_message,
+    speech_context_message,
+)
+
+with warnings.catch_warnings():  # the stdlib's G.711 tables: the oracle for the interim decoder
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+CONVERSATION = "/speech/recognition/conversation/cognitiveservices/v1?language=en-US"
+INTERACTIVE = "/speech/recognition/interactive/cognitiveservices/v1?language=en-US"
+PCM16 = WaveFormat()
+KEY = "test-key-7f3a9c"
+SERVE = "import sys; from voxflow.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def normalise(text: str) -> str:
+    """Lower case, no punctuation: the server and the pipeline must agree on the words."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+
+
+def wav_payload(path: Path) -> tuple[WaveFormat, bytes]:
+    """A WAV file's format and sample bytes, through the codec's own RIFF parser."""
+    data = path.read_bytes()
+    fmt, start = parse_wave_header(data)
+    size = int.from_bytes(data[start - 4 : start], "little")
+    return fmt, data[start : start + size]
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    return np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
+
+
+@functools.cache
+def reference(path: str, language: str | None = "en-US") -> str:
+    """What voxflow.pipeline.transcribe makes of the same audio: the text the server must send."""
+    return transcribe(path, options=TranscribeOptions(language=language)).text
+
+
+def open_ws(url: str, path: str = CONVERSATION, **headers: str) -> ClientConnection:
+    return connect(
+        url + path,
+        subprotocols=["USP"],
+        additional_headers=headers or None,
+        compression=None,
+        open_timeout=30,
+        max_size=None,
+    )
+
+
+def read_turn(ws: ClientConnection, timeout: float = 120.0) -> list[ServiceMessage]:
+    """Service messages until turn.end."""
+    out: list[ServiceMessage] = []
+    deadline = time.monotonic() + timeout
+    while not out or out[-1].path != "turn.end":
+        out.append(parse_service_message(ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
+    return out
+
+
+def converse(
+    url: str, messages: list[str | bytes], path: str = CONVERSATION
+) -> list[ServiceMessage]:
+    with open_ws(url, path) as ws:
+        for message in messages:
+            ws.send(message)
+        return read_turn(ws)
+
+
+def phrases(replies: list[ServiceMessage]) -> list[dict]:
+    return [
+        m.body
+        for m in replies
+        if m.path == "speech.phrase" and m.body["RecognitionStatus"] == "Success"
+    ]
+
+
+def close_code(ws: ClientConnection) -> tuple[int, str]:
+    """Wait for the server to close; its close code and reason."""
+    with pytest.raises(ConnectionClosed) as info:
+        for _ in range(100):
+            ws.recv(timeout=30)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code, info.value.rcvd.reason
+
+
+def two_utterances(corpus: Path, tmp: Path) -> Path:
+    """'What's the weather like?' twice, 2 s of silence apart."""
+    _, pcm = wav_payload(corpus / "azure-samples/whatstheweatherlike.wav")
+    path = tmp / "twice.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm + bytes(64000) + pcm)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server() -> BackgroundServer:
+    config = ServerConfig(port=0, max_frame_bytes=64 * 1024, max_turn_seconds=10.0)
+    with BackgroundServer(config, engine=default_engine()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def weather(corpus: Path) -> Path:
+    return corpus / "azure-samples/whatstheweatherlike.wav"
+
+
+# -- recognition ---------------------------------------------------------------------------------
+def test_continuous_turn_sends_the_pipelines_phrases_then_end_of_dictation(
+    server: BackgroundServer, corpus: Path, tmp_path: Path
+) -> None:
+    path = two_utterances(corpus, tmp_path)
+    _, pcm = wav_payload(path)
+    replies = converse(server.url, list(client_messages(pcm, PCM16)))
+    paths = [m.path for m in replies]
+    assert paths[0] == "turn.start" and paths[1] == "speech.startDetected"
+    assert paths[-2:] == ["speech.endDetected", "turn.end"]
+    texts = [p["DisplayText"] for p in phrases(replies)]
+    assert len(texts) == 2
+    assert normalise(" ".join(texts)) == normalise(reference(str(path)))
+    # The last phrase-like message acknowledges all of the audio, so the SDK replays nothing.
+    end = round(len(pcm) / 32000 * 1e7)
+    final = [m.body for m in replies if m.path == "speech.phrase"][-1]
+    assert final == {"RecognitionStatus": "EndOfDictation", "Offset": end, "Duration": 0}
+    assert all(m.request_id == replies[0].request_id for m in replies)
+
+
+def test_interactive_turn_ends_after_its_first_phrase(
+    server: BackgroundServer, corpus: Path, tmp_path: Path
+) -> None:
+    _, pcm = wav_payload(two_utterances(corpus, tmp_path))
+    replies = converse(server.url, list(client_messages(pcm, PCM16)), path=INTERACTIVE)
+    said = [m for m in replies if m.path == "speech.phrase"]
+    assert len(said) == 1 and normalise(said[0].body["DisplayText"]) == "what's the weather like"
+    assert [m.path for m in replies][-2:] == ["speech.endDetected", "turn.end"]
+
+
+def test_silence_in_an_interactive_turn_is_no_match(server: BackgroundServer) -> None:
+    replies = converse(server.url, list(client_messages(bytes(48000), PCM16)), path=INTERACTIVE)
+    assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
+    assert replies[1].body["RecognitionStatus"] == "NoMatch"
+    assert replies[1].body["Duration"] == 15_000_000  # it covers the 1.5 s of audio
+
+
+@pytest.mark.parametrize("kind", ["mulaw", "alaw", "float48k-stereo", "pcm24"])
+def test_the_riff_header_says_how_to_read_the_audio(
+    server: BackgroundServer, corpus: Path, weather: Path, kind: str
+) -> None:
+    """What the SDK passes through unconverted (mu-law, A-law, float, stereo, 48 kHz, 24-bit)."""
+    x = load(weather).samples[:, 0]
+    if kind == "mulaw":
+        fmt, data = wav_payload(corpus / "azure-samples/whatstheweatherlike-mulaw.wav")
+        assert fmt.encoding is WaveEncoding.MULAW
+    elif kind == "alaw":
+        fmt = WaveFormat(16000, 1, 8, WaveEncoding.ALAW)
+        data = audioop.lin2alaw(pcm16(x), 2)
+    elif kind == "pcm24":
+        fmt = WaveFormat(16000, 1, 24)
+        data = audioop.lin2lin(pcm16(x), 2, 3)
+    else:
+        fmt = WaveFormat(48000, 2, 32, WaveEncoding.FLOAT)
+        y = load(weather, sample_rate=48000, channels=2).samples
+        data = y.astype("<f4").tobytes()
+    texts = [
+        p["DisplayText"] for p in phrases(converse(server.url, list(client_messages(data, fmt))))
+    ]
+    assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
+
+
+def test_a_continuation_turn_reports_times_relative_to_its_replayed_audio(
+    server: BackgroundServer, weather: Path
+) -> None:
+    _, pcm = wav_payload(weather)
+    options = ContextOptions(continuation=Continuation("previous-tag", offset=42.0))
+    replies = converse(server.url, list(client_messages(pcm, PCM16, options=options)))
+    expected = transcribe(str(weather), options=TranscribeOptions(language="en-US")).segments[0]
+    (phrase,) = phrases(replies)
+    assert phrase["Offset"] == round(expected.start * 1e7)  # not 42 s + start: the SDK adds it
+    end = [m.body for m in replies if m.path == "speech.phrase"][-1]
+    assert end["RecognitionStatus"] == "EndOfDictation" and end["Offset"] == round(
+        len(pcm) / 32e3 * 1e7
+    )
+
+
+def test_hypotheses_come_while_audio_streams_and_never_after_the_phrase(
+    server: BackgroundServer, corpus: Path
+) -> None:
+    path = corpus / "azure-samples/LanguageDetection_enUS.wav"
+    _, pcm = wav_payload(path)
+    frames = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)]
+    rid = new_request_id()
+    seen: list[ServiceMessage] = []
+    with open_ws(server.url) as ws:
+        ws.send(speech_config_message())
+        ws.send(speech_context_message(rid))
+        ws.send(audio_header_message(rid, PCM16))
+        sent = 0
+        # 4x real time, until a partial decode answers (the sentence is still going on).
+        while sent < len(frames) and "speech.hypothesis" not in [m.path for m in seen]:
+            ws.send(audio_message(rid, frames[sent]))
+            sent += 1
+            time.sleep(0.025)
+            try:
+                while True:
+                    seen.append(parse_service_message(ws.recv(timeout=0)))
+            except TimeoutError:
+                pass
+        for frame in frames[sent:]:
+            ws.send(audio_message(rid, frame))
+        ws.send(audio_end_message(rid))
+        replies = seen + read_turn(ws)
+    paths = [m.path for m in replies]
+    assert paths[:3] == ["turn.start", "speech.startDetected", "speech.hypothesis"]
+    assert sent < len(frames)  # it came while audio was still streaming
+    hypothesis = replies[2].body
+    heard = normalise(hypothesis["Text"]).split()
+    full = normalise(reference(str(path))).split()
+    assert heard and sum(w in full for w in heard) >= 0.7 * len(heard)
+    assert hypothesis["Offset"] == 0 and hypothesis["Duration"] >= 15_000_000
+    texts = [p["DisplayText"] for p in phrases(replies)]
+    assert normalise(" ".join(texts)) == normalise(reference(str(path)))
+    assert "speech.hypothesis" not in paths[paths.index("speech.phrase") :]
+
+
+# -- hostile clients, limits ---------------------------------------------------------------------
+MALFORMED: dict[str, list[str | bytes]] = {
+    "text without a blank line": ["Path:speech.config\r\ncontent"],
+    "binary without a header length": [b"\x00"],
+    "binary header longer than the frame": [b"\xff\xffPath:audio"],
+    "context before config": [speech_context_message("a" * 32)],
+    "audio before its context": [speech_config_message(), audio_message("b" * 32, b"\x00\x00")],
+    "context that is not JSON": [
+        speech_config_message(),
+        "Path:speech.context\r\nX-RequestId:" + "c" * 32 + "\r\n\r\n{not json",
+    ],
+    "audio that is not RIFF": [
+        speech_config_message(),
+        speech_context_message("d" * 32),
+        audio_message("d" * 32, b"MP3!" * 20),
+    ],
+    "audio in a text frame": ["Path:audio\r\nX-RequestId:" + "e" * 32 + "\r\n\r\n{}"],
+}
+
+
+def test_malformed_frames_close_only_their_own_connection(
+    server: BackgroundServer, weather: Path
+) -> None:
+    _, pcm = wav_payload(weather)
+    result: dict[str, list[ServiceMessage]] = {}
+
+    def good() -> None:
+        with open_ws(server.url) as ws:
+            for i, message in enumerate(client_messages(pcm, PCM16)):
+                ws.send(message)
+                if i == 5:
+                    started.set()
+            result["replies"] = read_turn(ws)
+
+    started = threading.Event()
+    worker = threading.Thread(target=good)
+    worker.start()
+    assert started.wait(60)
+    closes = {}
+    for name, messages in MALFORMED.items():
+        with open_ws(server.url) as ws:
+            for message in messages:
+                ws.send(message)
+            closes[name] = close_code(ws)
+    worker.join(120)
+    for name, (code, reason) in closes.items():
+        assert code == 1002 and reason, name
+    assert "RIFF" in closes["audio that is not RIFF"][1]
+    texts = [p["DisplayText"] for p in phrases(result["replies"])]
+    assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
+
+
+def test_a_frame_over_the_size_limit_is_refused(server: BackgroundServer) -> None:
+    rid = new_request_id()
+    with open_ws(server.url) as ws:
+        ws.send(speech_config_message())
+        ws.send(speech_context_message(rid))
+        ws.send(audio_header_message(rid, PCM16))
+        ws.send(audio_message(rid, bytes(100 * 1024)))
+        assert close_code(ws)[0] == 1009  # message too big
+
+
+def test_audio_beyond_the_turn_limit_closes_the_connection(server: BackgroundServer) -> None:
+    with open_ws(server.url) as ws:
+        for message in client_messages(bytes(11 * 32000), PCM16, chunk_seconds=0.5):
+            try:
+                ws.send(message)
+            except ConnectionClosed:
+                break
+        code, reason = close_code(ws)
+    assert code == 1008 and "10 s" in reason
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/", 404),
+        ("/speech/recognition/bogus/cognitiveservices/v1", 404),
+        ("/speech/synthesis/cognitiveservices/v1", 404),
+        ("/speech/recognition/conversation/cognitiveservices/v1?format=weird", 400),
+        ("/speech/recognition/conversation/cognitiveservices/v1?wordLevelTimestamps=maybe", 400),
+    ],
+)
+def test_bad_upgrade_targets(server: BackgroundServer, path: str, status: int) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        open_ws(server.url, path)
+    assert info.value.response.status_code == status
+
+
+def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
+    replies = converse(
+        server.url,
+        list(client_messages(bytes(3200), PCM16)),
+        path="/speech/recognition/conversation/cognitiveservices/v1?language=xx-Nowhere",
+    )
+    assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
+    assert replies[1].body["RecognitionStatus"] == "BadRequest"
+
+
+def test_key_is_checked_in_constant_time_headers_and_never_echoed() -> None:
+    with BackgroundServer(ServerConfig(port=0, key=KEY), engine=default_engine()) as keyed:
+        for headers in ({}, {"Ocp-Apim-Subscription-Key": "wrong"}, {"Authorization": KEY}):
+            with pytest.raises(InvalidStatus) as info:
+                open_ws(keyed.url, **headers)
+            assert info.value.response.status_code == 401
+            assert KEY.encode() not in info.value.response.body
+        for headers in ({"Ocp-Apim-Subscription-Key": KEY}, {"Authorization": f"Bearer {KEY}"}):
+            with open_ws(keyed.url, **headers) as ws:
+                ws.send(speech_config_message())
+        assert keyed.server.stats["unauthorized"] == 3
+    assert KEY not in repr(ServerConfig(key=KEY))
+
+
+def test_authorized() -> None:
+    def headers(**values: list[str]):
+        return lambda name: values.get(name.replace("-", "_"), [])
+
+    assert authorized(headers(), None)
+    assert authorized(headers(Ocp_Apim_Subscription_Key=["k1"]), "k1")
+    assert authorized(headers(Authorization=["bearer k1"]), "k1")
+    assert not authorized(headers(Authorization=["Basic k1"]), "k1")
+    assert not authorized(headers(Ocp_Apim_Subscription_Key=["k1", "k2"]), "k1")  # repeated
+    assert not authorized(headers(Ocp_Apim_Subscription_Key=["k"]), "k1")
+
+
+def test_sessions_beyond_the_limit_get_503_until_one_closes() -> None:
+    config = ServerConfig(port=0, max_sessions=2)
+    with BackgroundServer(config, engine=default_engine()) as small:
+        first, second = contextlib.ExitStack(), contextlib.ExitStack()
+        first.enter_context(open_ws(small.url))
+        second.enter_context(open_ws(small.url))
+        with pytest.raises(InvalidStatus) as info:
+            open_ws(small.url)
+        assert info.value.response.status_code == 503
+        second.close()
+        for _ in range(100):  # the server frees the slot once the handler has returned
+            if len(small.server.sessions) < 2:
+                break
+            time.sleep(0.05)
+        with open_ws(small.url) as ws:
+            ws.send(speech_config_message())
+        first.close()
+
+
+def test_an_idle_client_is_closed() -> None:
+    config = ServerConfig(port=0, idle_timeout=0.5)
+    with BackgroundServer(config, engine=default_engine()) as srv, open_ws(srv.url) as ws:
+        ws.send(speech_config_message())
+        assert close_code(ws) == (1000, "idle timeout")
+
+
+# -- test controls -------------------------------------------------------------------------------
+def test_fault_close_after_bytes_hits_only_the_first_connections(weather: Path) -> None:
+    _, pcm = wav_payload(weather)
+    faults = Faults(close_after_bytes=16000, close_connections=1, close_code=4001)
+    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=default_engine()) as srv:
+        with open_ws(srv.url) as ws:
+            for message in client_messages(pcm, PCM16):
+                try:
+                    ws.send(message)
+                except ConnectionClosed:
+                    break
+            code, reason = close_code(ws)
+        assert code == 4001 and "16000" in reason
+        texts = [
+            p["DisplayText"] for p in phrases(converse(srv.url, list(client_messages(pcm, PCM16))))
+        ]
+    assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
+
+
+def test_fault_error_status_and_reply_delay() -> None:
+    faults = Faults(error_status=RecognitionStatus.ERROR, reply_delay=0.3)
+    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=default_engine()) as srv:
+        began = time.monotonic()
+        replies = converse(srv.url, list(client_messages(bytes(32000), PCM16)))
+        took = time.monotonic() - began
+    assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
+    assert replies[1].body["RecognitionStatus"] == "Error"
+    assert took >= 3 * 0.3  # three replies, each delayed
+
+
+def test_fault_force_401() -> None:
+    config = ServerConfig(port=0, faults=Faults(force_401=True))
+    with (
+        BackgroundServer(config, engine=default_engine()) as srv,
+        pytest.raises(InvalidStatus) as info,
+    ):
+        open_ws(srv.url)
+    assert info.value.response.status_code == 401
+
+
+def test_pace_reads_audio_no_faster_than_asked(weather: Path) -> None:
+    _, pcm = wav_payload(weather)
+    with BackgroundServer(ServerConfig(port=0, pace=2.0), engine=default_engine()) as srv:
+        began = time.monotonic()
+        replies = converse(srv.url, list(client_messages(pcm, PCM16)))
+        took = time.monotonic() - began
+    assert took >= len(pcm) / 32000 / 2.0 * 0.9
+    texts = [p["DisplayText"] for p in phrases(replies)]
+    assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
+
+
+def test_config_rejects_nonsense() -> None:
+    for bad in ({"port": 70000}, {"key": " "}, {"max_sessions": 0}, {"pace": 0.0}):
+        with pytest.raises(ConfigError):
+            ServerConfig(**bad)
+    with pytest.raises(ConfigError):
+        Faults(close_code=1005)
+    with pytest.raises(ConfigError):
+        Faults(error_status=RecognitionStatus.SUCCESS)
+
+
+# -- the pieces ----------------------------------------------------------------------------------
+async def test_audio_pipe_back_pressure_eof_and_abort() -> None:
+    pipe = AudioPipe(limit=10)
+    await pipe.write(b"0123456789")
+    blocked = asyncio.ensure_future(pipe.write(b"abc"))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()  # full: the writer waits for the reader
+    assert await asyncio.to_thread(pipe.read, 4) == b"0123"
+    await asyncio.wait_for(blocked, 5)
+    pipe.close()
+    assert await asyncio.to_thread(pipe.read) == b"456789abc"
+    assert await asyncio.to_thread(pipe.read) == b""
+
+    pipe = AudioPipe(limit=10)
+    reader = asyncio.ensure_future(asyncio.to_thread(pipe.read, 5))
+    await asyncio.sleep(0.05)
+    assert not reader.done()  # nothing yet: the reader blocks
+    pipe.abort()
+    assert await asyncio.wait_for(reader, 5) == b""
+    await pipe.write(b"ignored")
+    assert pipe.held == 0
+
+
+def test_interim_decoding_matches_the_g711_tables_and_pcm() -> None:
+    rng = np.random.default_rng(1)
+    raw = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    mono = WaveFormat(8000, 1, 8, WaveEncoding.MULAW)
+    ulaw = np.frombuffer(audioop.ulaw2lin(raw, 2), "<i2") / 32768
+    np.testing.assert_allclose(to_mono_float(raw, mono), ulaw, atol=1e-7)
+    alaw = np.frombuffer(audioop.alaw2lin(raw, 2), "<i2") / 32768
+    np.testing.assert_allclose(
+        to_mono_float(raw, WaveFormat(8000, 1, 8, WaveEncoding.ALAW)), alaw, atol=1e-7
+    )
+    x = rng.uniform(-0.9, 0.9, (3000, 2)).astype(np.float32)
+    for fmt, data in (
+        (WaveFormat(16000, 2, 32, WaveEncoding.FLOAT), x.tobytes()),
+        (WaveFormat(16000, 2, 16), pcm16(x)),
+        (WaveFormat(16000, 2, 24), audioop.lin2lin(pcm16(x), 2, 3)),
+        (WaveFormat(16000, 2, 8), audioop.bias(audioop.lin2lin(pcm16(x), 2, 1), 1, 128)),
+    ):
+        np.testing.assert_allclose(to_mono_float(data + b"\x01", fmt), x.mean(axis=1), atol=0.01)
+    # Resampling 48 kHz → 16 kHz chunk by chunk: the same tone, no drift at chunk edges.
+    t = np.arange(48000) / 48000
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    resample = _Resampler(48000)
+    out = np.concatenate([resample(tone[i : i + 1234]) for i in range(0, len(tone), 1234)])
+    expected = np.sin(2 * np.pi * 440 * np.arange(len(out)) / 16000)
+    assert abs(len(out) - 16000) <= 1 and np.max(np.abs(out - expected)) < 0.01
+
+
+def test_turn_settings_map_to_pipeline_options() -> None:
+    def settings(**kw: object) -> TurnSettings:
+        base = dict(
+            mode=RecognitionMode.CONVERSATION, language="en-us", languages=(),
+            language_id_mode=None,
+            detailed=False, word_timings=False, word_confidence=False, phrases=(),
+            phrase_weight=None, profanity=None, initial_silence_timeout=None,
+            end_silence_timeout=None, offset_base=0.0, previous_service_tag=None,
+        )  # fmt: skip
+        return TurnSettings(**{**base, **kw})
+
+    plain = TurnLanguages.from_settings(settings()).options(TranscribeOptions())
+    assert plain.language == "en-US" and plain.languages == ()
+    lid = TurnLanguages.from_settings(
+        settings(languages=("en-US", "es-MX"), language_id_mode=LanguageIdMode.CONTINUOUS)
+    )
+    assert lid.report and lid.options(TranscribeOptions()).languages == ("en-US", "es-MX")
+    assert lid.options(TranscribeOptions()).lid == "continuous"
+    assert lid.options(TranscribeOptions()).language is None
+    one = TurnLanguages.from_settings(settings(languages=("de-DE",)))
+    assert one.report and one.options(TranscribeOptions()).language == "de-DE"
+    assert one.locale("de") == "de-DE"  # the pipeline labels a forced language by its code
+    assert lid.locale("es") == "es-MX" and lid.locale("en-US") == "en-US"
+    with pytest.raises(ConfigError):
+        TurnLanguages.from_settings(settings(language="xx-Nowhere"))
+    assert [raw_format(f) for f in (WaveFormat(), WaveFormat(8000, 1, 8, WaveEncoding.MULAW))] == [
+        "s16le",
+        "mulaw",
+    ]
+    target = RequestOptions(mode=RecognitionMode.DICTATION).to_target()
+    assert target.startswith("/speech/recognition/dictation/")
+
+
+def test_engine_variant_shares_the_model_and_sets_hotwords() -> None:
+    engine = default_engine()
+    biased = engine_variant(engine, hotwords=("Contoso",), no_such_option=1)
+    assert biased is not engine and biased.model is engine.model  # type: ignore[attr-defined]
+    assert biased.options.hotwords == ("Contoso",)  # type: ignore[attr-defined]
+    assert engine.options.hotwords == ()  # type: ignore[attr-defined]
+    assert engine_variant(engine, no_such_option=1) is engine
+
+
+# -- the command ---------------------------------------------------------------------------------
+def test_serve_help() -> None:
+    from voxflow.cli import main
+
+    assert main(["serve", "--help"]) == 0
+
+
+def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None:
+    env = {**os.environ, "VOXFLOW_SERVE_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # the model loads first; pytest-timeout bounds this
+        match = re.fullmatch(r"voxflow serve: listening on (ws://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        with pytest.raises(InvalidStatus) as info:
+            open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": "nope"})
+        assert info.value.response.status_code == 401
+        with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
+            ws.send(speech_config_message())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopped" in err
+    assert KEY not in line + out + err
