@@ -167,3 +167,24 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
     assert "prudently in his power" in text
     assert segments[0].start >= 10.0 and segments[0].words[0].start >= 10.0
     assert segments[-1].end <= clip.end
+
+
+def test_batched_clips_keep_their_own_text(corpus: Path, engine) -> None:
+    """Clips recognised in one batch (and from concurrent calls) get exactly their own text."""
+    paths = [p for p, lang, _ in _manifest(corpus) if p.startswith("librivox/")]
+    clips = [Clip(100.0 * i + 0.0123 * i, _read_wav(corpus / p)) for i, p in enumerate(paths)]
+    alone = [engine.recognize_sync([c], ["en"])[0] for c in clips]
+
+    async def together() -> list:
+        halves = await asyncio.gather(
+            engine.recognize(clips[:3], ["en"] * 3), engine.recognize(clips[3:], ["en"] * 2)
+        )
+        return halves[0] + halves[1]
+
+    for clip, one, batched in zip(clips, alone, asyncio.run(together()), strict=True):
+        assert _normalise(" ".join(s.text for s in batched)) == _normalise(
+            " ".join(s.text for s in one)
+        )
+        assert batched
+        assert all(clip.start - 1e-3 <= s.start < s.end <= clip.end + 1e-3 for s in batched)
+        assert all(type(s.start) is float and type(s.end) is float for s in batched)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from voxflow.engines.base import SAMPLE_RATE, Clip, Identified
+from voxflow.engines.batching import Batcher
 from voxflow.engines.models import resolve_model
 from voxflow.errors import ConfigError, EngineError, ModelError
 from voxflow.transcript import Segment, Word
@@ -195,17 +196,47 @@ class WhisperEngine:
         self._executor = ThreadPoolExecutor(
             max_workers=self.options.num_workers, thread_name_prefix="voxflow-whisper"
         )
+        # Clips from concurrent calls (several files at once) share batched model calls.
+        self._batcher = Batcher(
+            self._run_batch,
+            self._executor,
+            workers=self.options.num_workers,
+            batch_size=self.options.batch_size,
+        )
 
     # -- async protocol ------------------------------------------------------------------
     async def identify(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.identify_sync, clips, candidates)
+        return await self._batcher.run(("identify", tuple(candidates)), list(clips))
 
     async def recognize(
         self, clips: Sequence[Clip], languages: Sequence[str | None]
     ) -> list[list[Segment]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.recognize_sync, clips, languages)
+        if len(clips) != len(languages):
+            raise ConfigError("recognize() needs one language (or None) per clip")
+        undecided = [i for i, lang in enumerate(languages) if lang is None]
+        decided = await self.identify([clips[i] for i in undecided], []) if undecided else []
+        found = dict(zip(undecided, decided, strict=True))
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(languages):
+            groups.setdefault(lang or found[i].language, []).append(i)
+        results: list[list[Segment]] = [[] for _ in clips]
+        outs = await asyncio.gather(
+            *(
+                self._batcher.run(("recognize", lang), [(clips[i], found.get(i)) for i in idx])
+                for lang, idx in groups.items()
+            )
+        )
+        for idx, out in zip(groups.values(), outs, strict=True):
+            for i, segs in zip(idx, out, strict=True):
+                results[i] = segs
+        return results
+
+    def _run_batch(self, key: Any, items: list[Any]) -> list[Any]:
+        """One batched model call for the batcher (in a worker thread)."""
+        kind, arg = key
+        if kind == "identify":
+            return self.identify_sync(items, list(arg))
+        return self._recognize_group([c for c, _ in items], arg, [i for _, i in items])
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -303,16 +334,22 @@ class WhisperEngine:
         except Exception as exc:
             raise EngineError(f"Whisper inference failed: {exc}") from None
         frames_per_second = self.model.frames_per_second
-        seek_to_clip = {int(s["start"] * frames_per_second): i for i, s in enumerate(stamps)}
+        # faster-whisper marks each result with its window's offset in frames, computed from
+        # the sample index it cut at; the same arithmetic maps results back to clips.
+        seek_to_clip = {
+            int(int(s["start"] * SAMPLE_RATE) / SAMPLE_RATE * frames_per_second): i
+            for i, s in enumerate(stamps)
+        }
         per_clip: list[list[Any]] = [[] for _ in clips]
         for seg in raw:
             index = seek_to_clip.get(seg.seek)
             if index is None:  # fall back to the clip whose span holds the segment start
-                index = int(np.searchsorted(bounds, seg.start * SAMPLE_RATE, side="right")) - 1
+                at = (seg.start + 0.0005) * SAMPLE_RATE  # starts are rounded to the millisecond
+                index = int(np.searchsorted(bounds, at, side="right")) - 1
             per_clip[min(max(index, 0), len(clips) - 1)].append(seg)
         out = []
         for i, clip in enumerate(clips):
-            offset = clip.start - bounds[i] / SAMPLE_RATE
+            offset = clip.start - float(bounds[i]) / SAMPLE_RATE
             out.append(self._finish_clip(clip, per_clip[i], offset, language, idents[i]))
         if depth < TAIL_PASSES:
             self._recover_tails(clips, out, language, idents, depth)
@@ -361,8 +398,8 @@ class WhisperEngine:
             return []  # Whisper itself says this is not speech
         words = [
             Word(
-                start=round(w.start + offset, 3),
-                end=round(w.end + offset, 3),
+                start=round(float(w.start) + offset, 3),
+                end=round(float(w.end) + offset, 3),
                 word=w.word,
                 probability=round(float(w.probability), 4),
             )
@@ -405,8 +442,8 @@ class WhisperEngine:
         words = collapse_repeats(
             [
                 Word(
-                    round(w.start + clip.start, 3),
-                    round(w.end + clip.start, 3),
+                    round(float(w.start) + clip.start, 3),
+                    round(float(w.end) + clip.start, 3),
                     w.word,
                     round(float(w.probability), 4),
                 )
