@@ -18,9 +18,11 @@ from voxflow.segments import SegmentOptions, SegmentPlanner, speech_segments
 from voxflow.vad import (
     WINDOW,
     Hysteresis,
+    LevelRescue,
     Region,
     SilenceDetector,
     SilenceOptions,
+    SileroDetector,
     SileroStream,
     VadOptions,
     as_mono_float32,
@@ -256,3 +258,25 @@ def test_bad_options_are_refused() -> None:
         SilenceOptions(seek_step=0)
     with pytest.raises(ConfigError):
         make_detector("silero", sample_rate=8000)
+
+
+def test_level_rescue_marks_speech_loud_windows_as_speech() -> None:
+    """Windows scored low but as loud as the confident speech count as speech; quiet ones don't."""
+    rng = np.random.default_rng(3)
+
+    def windows(count: int, dbfs: float) -> np.ndarray:
+        noise = rng.normal(0, 1, count * WINDOW)
+        return (noise / np.sqrt(np.mean(noise**2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+    rescue = LevelRescue(margin_db=15.0, threshold=0.5)
+    # Before enough confident speech is known, nothing is rescued.
+    early = rescue.apply(windows(4, -20.0), np.full(4, 0.1))
+    assert early.tolist() == [0.1] * 4
+    confident = rescue.apply(windows(40, -20.0), np.full(40, 0.9))
+    assert confident.tolist() == [0.9] * 40
+    samples = np.concatenate([windows(3, -30.0), windows(3, -40.0), windows(3, -60.0)])
+    scores = rescue.apply(samples, np.full(9, 0.1))
+    assert scores[:3].tolist() == [0.5] * 3  # 10 dB under the speech: rescued
+    assert scores[3:].tolist() == [0.1] * 6  # 20 dB under, and under the -50 dBFS floor: not
+    off = SileroDetector(VadOptions(rescue_db=None))
+    assert off._rescue is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import itertools
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,11 @@ class VadOptions:
     ``min_speech_duration_ms`` are dropped as clicks; the default 0 keeps them, since a short
     burst beside speech is usually the end of a word. Regions are widened by ``speech_pad_ms``
     each side, never over the previous region.
+
+    ``rescue_db``: a window within this many dB of the recording's confident speech (the
+    median level of recent windows scored >= 0.8) counts as speech whatever its score. Silero
+    can score quiet speech low after long stretches of other speech; loudness like speech's is
+    then the better evidence, and Whisper still drops what is not speech. None turns it off.
     """
 
     threshold: float = 0.5
@@ -179,6 +185,7 @@ class VadOptions:
     min_speech_duration_ms: int = 0
     min_silence_duration_ms: int = 300
     speech_pad_ms: int = 30
+    rescue_db: float | None = 15.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -262,22 +269,62 @@ class Hysteresis:
         return Region(max(self._start - self._pad, self._last_end), known)
 
 
+class LevelRescue:
+    """Raises the scores of windows as loud as the recording's confident speech (see
+    ``VadOptions.rescue_db``); needs the windows' samples beside their probabilities."""
+
+    CONFIDENT = 0.8
+    FLOOR_DB = -50.0  # never rescue anything quieter than this (dBFS)
+    HISTORY = 512  # confident windows remembered (about 16 s of speech)
+    MIN_HISTORY = 32  # no rescue before this much confident speech is known
+
+    def __init__(self, margin_db: float, threshold: float) -> None:
+        self._margin = margin_db
+        self._threshold = threshold
+        self._levels: deque[float] = deque(maxlen=self.HISTORY)
+        self._pending = np.zeros(0, dtype=np.float32)  # samples not yet scored
+
+    def apply(self, samples: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """Scores for the next ``len(probs)`` windows, given the samples fed since last time."""
+        self._pending = np.concatenate([self._pending, samples])
+        n = len(probs)
+        frames = self._pending[: n * WINDOW]
+        self._pending = self._pending[n * WINDOW :]
+        if len(frames) < n * WINDOW:  # the zero-padded last window
+            frames = np.pad(frames, (0, n * WINDOW - len(frames)))
+        power = np.square(frames.astype(np.float64)).reshape(n, WINDOW).mean(axis=1)
+        level = 10 * np.log10(power + 1e-12)
+        out = np.asarray(probs, dtype=np.float64).copy()
+        if len(self._levels) >= self.MIN_HISTORY:  # the level known before this batch
+            floor = max(float(np.median(self._levels)) - self._margin, self.FLOOR_DB)
+            loud = (level >= floor) & (out < self.CONFIDENT)
+            out[loud] = np.maximum(out[loud], self._threshold)
+        self._levels.extend(level[np.asarray(probs) >= self.CONFIDENT].tolist())
+        return out
+
+
 class SileroDetector:
     """Silero VAD v6 over a stream of chunks: :class:`SileroStream` + :class:`Hysteresis`."""
 
     def __init__(self, options: VadOptions | None = None, session: Any = None) -> None:
+        o = options or VadOptions()
         self._stream = SileroStream(session)
-        self._states = Hysteresis(options)
+        self._states = Hysteresis(o)
+        self._rescue = LevelRescue(o.rescue_db, o.threshold) if o.rescue_db is not None else None
         self._fed = 0
+
+    def _scores(self, samples: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        return probs if self._rescue is None else self._rescue.apply(samples, probs)
 
     def feed(self, samples: np.ndarray) -> list[Region]:
         x = as_mono_float32(samples)
         self._fed += len(x)
-        return self._states.push(self._stream.feed(x))
+        return self._states.push(self._scores(x, self._stream.feed(x)))
 
     def finish(self) -> list[Region]:
         # the last window is zero-padded: a region it closes may not end past the audio
-        last = self._states.push(self._stream.flush()) + self._states.finish(self._fed)
+        tail = self._scores(np.zeros(0, dtype=np.float32), self._stream.flush())
+        last = self._states.push(tail) + self._states.finish(self._fed)
         return [Region(r.start, min(r.end, self._fed)) for r in last]
 
     @property
