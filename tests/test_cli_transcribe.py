@@ -24,7 +24,7 @@ def test_all_formats_are_written_and_follow_the_contract(tmp_path: Path, capsys)
     out = tmp_path / "out"
     code = main(["transcribe", str(AUSTEN), "-o", str(out), "-f", "txt,json,srt,vtt", "--quiet"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".voxflow-job")) == [
         "austen-0870.json", "austen-0870.srt", "austen-0870.txt", "austen-0870.vtt",
     ]
     data = json.loads((out / "austen-0870.json").read_text())
@@ -44,7 +44,8 @@ def test_all_formats_are_written_and_follow_the_contract(tmp_path: Path, capsys)
     vtt = (out / "austen-0870.vtt").read_text()
     assert vtt.startswith("WEBVTT")
     assert [c.text for c in parse_vtt(vtt)] == [c.text for c in cues]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary files left"
+    hidden = [p for p in out.iterdir() if p.name.startswith(".")]
+    assert all(p.name.startswith(".voxflow-job") for p in hidden), "no temporary files left"
 
 
 def test_existing_outputs_are_kept_unless_overwrite(tmp_path: Path, capsys) -> None:

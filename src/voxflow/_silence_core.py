@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from voxflow.errors import ConfigError
+
 UNIT_ROUNDOFF = 2.0**-53
 EXACT_LIMIT = 2**53
 
@@ -55,7 +57,10 @@ def pydub_width(sample_width: int) -> int:
 def threshold_amplitude(silence_thresh: float, sample_width: int) -> float:
     """``db_to_float(silence_thresh) * max_possible_amplitude`` as pydub computes it."""
     max_possible_amplitude = (2 ** (pydub_width(sample_width) * 8)) / 2
-    return (10 ** (float(silence_thresh) / 20)) * max_possible_amplitude
+    try:
+        return (10 ** (float(silence_thresh) / 20)) * max_possible_amplitude
+    except OverflowError:
+        raise ConfigError(f"silence_thresh {silence_thresh} dBFS is out of range") from None
 
 
 def leading_rms_limit(silence_threshold: float, sample_width: int) -> float:

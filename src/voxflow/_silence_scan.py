@@ -24,7 +24,7 @@ def check_params(min_silence_len: int, seek_step: int) -> tuple[int, int]:
     """Validate the millisecond parameters pydub loops over (pydub hangs or fails on these)."""
     try:
         length, step = int(min_silence_len), int(seek_step)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError("min_silence_len and seek_step must be whole milliseconds") from None
     if length != min_silence_len or step != seek_step:
         raise ConfigError("min_silence_len and seek_step must be whole milliseconds")

@@ -1,68 +1,210 @@
-"""Choosing output paths inside an output directory and writing them atomically."""
+"""Choosing output paths inside an output directory and writing them atomically.
+
+Every output goes through :func:`write_atomic`: a temporary file in the same directory,
+written, fsynced, published under its final name (``link`` where it must not clobber, else
+``rename``), and the directory fsynced. A crash leaves the complete file or nothing, plus at
+most a hidden ``*.voxflow-part`` temporary that :func:`remove_stale_temps` clears.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
-import tempfile
+import secrets
 import unicodedata
 from pathlib import Path
 
 from voxflow.errors import OutputError
 
 MAX_STEM = 120  # bytes of UTF-8; leaves room for suffixes under common 255-byte name limits
+TEMP_SUFFIX = ".voxflow-part"
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"$", re.DOTALL)
+# Characters that are unsafe or invalid in file names on common systems (Windows included),
+# control characters, Unicode line separators, and bidirectional overrides that disguise names.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u2028\u2029]+')
+_BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]+")
+_RESERVED = {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(10)}
+
+# Temporary files being written now: a hard exit (second Ctrl-C) removes them first.
+_in_progress: set[str] = set()
+
+
+class DiskFullError(OutputError):
+    """The output's file system is full (or over quota): no later output can be written either."""
 
 
 def safe_stem(name: str) -> str:
     """A file-name stem from an input name that cannot leave the output directory.
 
-    Path separators, ``..``, control characters and leading dots are removed; Unicode is
-    normalised (NFC) and the result is cut to a length every file system accepts.
+    Only the last path component is kept, without its extension; separators, control and
+    bidi-override characters, characters Windows forbids, undecodable bytes, leading dots and
+    trailing dots or spaces are removed or replaced; Unicode is normalised (NFC), device names
+    (``con``, ``nul``…) are prefixed, and the result is cut to ``MAX_STEM`` bytes of UTF-8.
     """
-    stem = Path(name.replace("\\", "/")).name
+    stem = _SURROGATE.sub("_", name).replace("\\", "/").rstrip("/")
+    stem = stem.rsplit("/", 1)[-1]
     stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
-    stem = unicodedata.normalize("NFC", stem)
-    stem = re.sub(r"[\x00-\x1f\x7f/]+", "_", stem).strip().lstrip(".")
-    encoded = stem.encode("utf-8")[:MAX_STEM]
-    stem = encoded.decode("utf-8", errors="ignore").strip()
+    stem = _BIDI.sub("", unicodedata.normalize("NFC", stem))
+    stem = _UNSAFE.sub("_", stem).strip().lstrip(".")
+    stem = stem.encode("utf-8")[:MAX_STEM].decode("utf-8", errors="ignore")
+    stem = stem.rstrip(". ").strip()
+    if stem.split(".", 1)[0].casefold() in _RESERVED:
+        stem = f"_{stem}"
     return stem or "audio"
 
 
-def unique_stems(names: list[str]) -> list[str]:
-    """One stem per input; inputs with the same stem get ``-2``, ``-3``… in input order."""
-    seen: dict[str, int] = {}
+def stem_key(stem: str) -> str:
+    """What two stems share when a case- or normalisation-insensitive file system (macOS,
+    Windows) would give them the same file: compare these, not the stems."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", stem).casefold())
+
+
+def next_free_stem(stem: str, taken: set[str]) -> str:
+    """``stem``, else ``stem-2``, ``stem-3``… whichever first has a key not in ``taken``."""
+    candidate, n = stem, 1
+    while stem_key(candidate) in taken:
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def unique_stems(names: list[str], taken: set[str] | None = None) -> list[str]:
+    """One stem per input, distinct even on case-insensitive file systems and from the keys in
+    ``taken``; a repeated stem gets ``-2``, ``-3``… in input order."""
+    used = set(taken or ())
     out = []
     for name in names:
-        stem = safe_stem(name)
-        key = stem.casefold()
-        seen[key] = seen.get(key, 0) + 1
-        out.append(stem if seen[key] == 1 else f"{stem}-{seen[key]}")
+        stem = next_free_stem(safe_stem(name), used)
+        used.add(stem_key(stem))
+        out.append(stem)
     return out
 
 
-def write_atomic(path: Path, text: str, *, overwrite: bool = False) -> None:
-    """Write text to ``path`` via a temporary file in the same directory, flushed and renamed.
+def temp_path(path: Path) -> Path:
+    """A fresh hidden temporary name beside ``path`` that :func:`remove_stale_temps` knows."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
-    A crash leaves either the old file or the complete new one, never half of either; an
-    existing file is kept unless ``overwrite``.
+
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Delete the temporaries a killed run left in ``directory``; return what was removed.
+
+    Call it only while no other process writes there (a job holds its directory's lock).
     """
-    if path.exists() and not overwrite:
-        raise OutputError("already exists (use --overwrite to replace it)", source=str(path))
+    removed = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise OutputError(f"cannot write here: {exc.strerror or exc}", source=str(path)) from None
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def abandon_temps() -> None:
+    """Remove the temporaries being written now; for a hard exit that skips ``finally``."""
+    for name in list(_in_progress):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def write_atomic(path: Path, data: str | bytes, *, overwrite: bool = False) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` so that it appears complete or not at all.
+
+    The file gets the usual mode for new files (0666 less the umask). An existing file is
+    kept unless ``overwrite``; OutputError (DiskFullError on a full disk) says why not written.
+    """
+    payload = encode_text(data, path) if isinstance(data, str) else data
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
         if not overwrite and path.exists():
-            raise OutputError("appeared while writing; left untouched", source=str(path))
-        os.replace(tmp, path)
+            raise OutputError("already exists (use --overwrite to replace it)", source=str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+        raise _error(exc, path, "cannot write here") from None
+    tmp = temp_path(path)
+    _in_progress.add(str(tmp))
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        publish(tmp, path, overwrite=overwrite)
+    except OSError as exc:
+        raise _error(exc, path, "cannot write") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _in_progress.discard(str(tmp))
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # still there after a failure, or as the second link to the output
+
+
+def encode_text(text: str, path: Path) -> bytes:
+    """``text`` as UTF-8; an OutputError naming ``path`` if it holds lone surrogates."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = f"character {exc.start}"
+        raise OutputError(f"cannot be written as UTF-8 ({exc.reason} at {where})",
+                          source=str(path)) from None  # fmt: skip
+
+
+def publish(tmp: Path, path: Path, *, overwrite: bool = False) -> None:
+    """Give the complete file ``tmp`` its final name ``path`` and make that durable.
+
+    Without ``overwrite`` a hard link publishes it, which fails rather than replace a file that
+    appeared meanwhile; file systems without hard links fall back to check-then-rename.
+    ``tmp`` may remain as a second name: the caller removes it.
+    """
+    appeared = OutputError("appeared while writing; left untouched", source=str(path))
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise appeared from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+                                 errno.EMLINK, errno.EXDEV):  # fmt: skip
+                raise
+            if path.exists():  # no hard links here: check, then rename
+                raise appeared from None
+            os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable; a no-op where directories cannot be synced."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # Windows cannot open a directory; its renames are durable by other means
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _error(exc: OSError, path: Path, what: str) -> OutputError:
+    """A one-line OutputError for an OSError met while writing ``path``."""
+    if exc.errno == errno.ENOSPC:
+        return DiskFullError(f"disk full while writing {path}")
+    if exc.errno == errno.EDQUOT:
+        return DiskFullError(f"disk quota exceeded while writing {path}")
+    if exc.errno == errno.EFBIG:
+        return OutputError("too large for the file system or the file size limit", source=str(path))
+    return OutputError(f"{what}: {exc.strerror or exc}", source=str(path))

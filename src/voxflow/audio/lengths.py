@@ -7,6 +7,7 @@ containers' durations come from FFmpeg and are trusted only where they are exact
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from typing import Any
 
@@ -35,6 +36,8 @@ def wav_data_frames(target: Any) -> tuple[int, int] | None:
     """
     try:
         if isinstance(target, str):
+            if not stat.S_ISREG(os.stat(target).st_mode):
+                return None  # a pipe or device: opening it again would block
             with open(target, "rb") as f:
                 return _scan(f)
         position = target.tell()

@@ -1,20 +1,27 @@
-"""``voxflow transcribe``: many files at once, several formats, progress, a report of failures."""
+"""``voxflow transcribe``: many files at once, several formats, progress, a report of failures.
+
+With an output directory the batch is a resumable job (see :mod:`voxflow.jobs`): run the same
+command again after a crash, a kill or Ctrl-C and only what is left is done.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from voxflow.errors import ConfigError, VoxflowError
+from voxflow.errors import ConfigError
 from voxflow.formats import render
 from voxflow.inputs import expand_inputs
-from voxflow.outputs import unique_stems, write_atomic
-from voxflow.pipeline import TranscribeOptions, transcribe_many
-from voxflow.progress import Reporter, make_reporter
+from voxflow.jobs import BatchOptions, BatchResult, JobState, exit_code, run_batch
+from voxflow.pipeline import TranscribeOptions
+from voxflow.progress import make_reporter
 from voxflow.transcript import Transcript
 
 from .app import app
@@ -26,13 +33,20 @@ def _split_list(value: str | None) -> list[str]:
 
 @app.command()
 def transcribe(
-    inputs: Annotated[list[str], typer.Argument(help="Files, directories or globs; - for stdin.")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, directories, globs, @LIST files (one path a line); - stdin."),
+    ] = None,
     output: Annotated[
         str, typer.Option("-o", "--output", help="Output directory, or - for stdout.")
     ] = "-",
     formats: Annotated[
         str, typer.Option("-f", "--format", help="Comma-separated: txt,json,srt,vtt.")
     ] = "txt",
+    manifest: Annotated[
+        list[str] | None,
+        typer.Option(help="A file listing inputs, one path a line (repeatable; - for stdin)."),
+    ] = None,
     engine: Annotated[str, typer.Option(help="Recognition engine.")] = "whisper",
     model: Annotated[
         str | None,
@@ -53,13 +67,31 @@ def transcribe(
         bool, typer.Option(help="Word times and probabilities in the output.")
     ] = True,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing output files, even ones voxflow did not write.")
+    ] = False,
+    max_attempts: Annotated[
+        int, typer.Option(help="Runs that may try a failing file before it is given up.")
+    ] = 3,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Try files given up on (after --max-attempts) again.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds one file may take; then it fails, others go on.")
+    ] = None,
+    max_duration: Annotated[
+        float | None, typer.Option(help="Longest input accepted, in seconds of audio.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     progress: Annotated[
         str | None, typer.Option(help="json: machine-readable progress lines on stderr.")
     ] = None,
 ) -> None:
-    """Transcribe audio or video files with the embedded offline Whisper engine."""
+    """Transcribe audio or video files with the embedded offline Whisper engine.
+
+    With -o DIR the batch is a job that resumes: run the same command again after a crash
+    or Ctrl-C; `voxflow jobs status DIR` shows where it stands.
+    """
     from voxflow.engines import create_engine
 
     fmts = [fmt.lower().lstrip(".") for fmt in _split_list(formats)]
@@ -67,14 +99,17 @@ def transcribe(
         render(Transcript("", 0.0), fmt)  # an unknown format fails here, before any work
     if not fmts:
         raise ConfigError("no output format given")
+    fmts = list(dict.fromkeys(fmts))
     to_stdout = output == "-"
     if to_stdout and len(fmts) > 1:
         raise ConfigError("-o - writes one format to stdout; give an output directory for more")
     if progress not in (None, "json"):
         raise ConfigError(f"unknown progress mode {progress!r}: only json")
-    names = expand_inputs(inputs)
+    _check_bounds(concurrency, max_attempts, timeout, max_duration)
+    names = expand_inputs(inputs or [], manifest)
     if not names:
-        raise ConfigError(f"no audio or video files in {', '.join(inputs)}")
+        where = ", ".join([*(inputs or []), *(f"--manifest {m}" for m in manifest or ())])
+        raise ConfigError(f"no audio or video files in {where or 'the arguments'}")
     options = TranscribeOptions(
         language=language,
         languages=tuple(_split_list(languages)),
@@ -82,71 +117,94 @@ def transcribe(
         vad=vad,  # type: ignore[arg-type]
         batch_size=batch_size,
     )
-    engine_options: dict[str, object] = {"beam_size": beam_size, "batch_size": batch_size}
-    engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
-    # Inference threads: one model worker per concurrently transcribed file, up to two.
-    engine_options["num_workers"] = max(1, min(concurrency, 2))
-    recognizer = create_engine(engine, **engine_options)
-    out_dir = None if to_stdout else Path(output)
-    stems = dict(zip(names, unique_stems(names), strict=True))
-    reporter = make_reporter(progress, quiet)
-    failures = asyncio.run(
-        _run(names, recognizer, options, concurrency, reporter, fmts, out_dir, stems, overwrite)
-    )
-    total = len(names)
-    if failures:
-        print(f"voxflow: {total - len(failures)} of {total} files transcribed; "
-              f"{len(failures)} failed:", file=sys.stderr)
-        for name, error in failures:
-            print(f"  {name}: {error}", file=sys.stderr)
-        raise SystemExit(1)
-
-
-async def _run(
-    names: list[str],
-    recognizer: object,
-    options: TranscribeOptions,
-    concurrency: int,
-    reporter: Reporter,
-    fmts: list[str],
-    out_dir: Path | None,
-    stems: dict[str, str],
-    overwrite: bool,
-) -> list[tuple[str, str]]:
-    failures: list[tuple[str, str]] = []
-    stdout_results: dict[str, str] = {}
-    reporter.start(names)
-    sources = [sys.stdin.buffer if n == "-" else n for n in names]
-    by_source = {id(s): n for s, n in zip(sources, names, strict=True)}
+    settings = {
+        "engine": engine, "model": model, "beam_size": beam_size,
+        "word_timestamps": word_timestamps, "formats": sorted(fmts),
+        "transcribe": dataclasses.asdict(options),
+    }  # fmt: skip
+    batch = BatchOptions(
+        formats=tuple(fmts), out_dir=None if to_stdout else Path(output), overwrite=overwrite,
+        concurrency=concurrency, timeout=timeout, max_duration=max_duration,
+        max_attempts=max_attempts, retry_failed=retry_failed, settings=settings,
+    )  # fmt: skip
+    # The job is opened (and locked) first: a bad output directory fails before the model loads.
+    job = JobState.open(batch.out_dir) if batch.out_dir is not None else None
     try:
-        async for source, result in transcribe_many(
-            sources, engine=recognizer, options=options, concurrency=concurrency,  # type: ignore[arg-type]
-            progress=reporter,
-        ):
-            name = by_source[id(source)]
-            if isinstance(result, VoxflowError):
-                failures.append((name, result.reason if result.source else str(result)))
-                reporter.finished(name, failures[-1][1])
-                continue
-            try:
-                if out_dir is None:
-                    stdout_results[name] = render(result, fmts[0])
-                else:
-                    for fmt in fmts:
-                        target = out_dir / f"{stems[name]}.{fmt}"
-                        write_atomic(target, render(result, fmt), overwrite=overwrite)
-            except VoxflowError as exc:
-                failures.append((name, str(exc)))
-                reporter.finished(name, str(exc))
-                continue
-            reporter.finished(name, None)
+        engine_options: dict[str, object] = {"beam_size": beam_size, "batch_size": batch_size}
+        engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
+        # Inference threads: one model worker per concurrently transcribed file, up to two.
+        engine_options["num_workers"] = max(1, min(concurrency, 2))
+        recognizer = create_engine(engine, **engine_options)
+        reporter = make_reporter(progress, quiet)
+        work = run_batch(
+            names, engine=recognizer, options=options, batch=batch, reporter=reporter, job=job
+        )
+        result = asyncio.run(work)
     finally:
-        reporter.close()
-    # stdout gets the results in input order, whatever order they finished in.
-    for name in names:
-        if name in stdout_results:
-            if len(names) > 1:  # several inputs on one stream: say which is which, as tail does
-                sys.stdout.write(f"==> {name} <==\n")
-            sys.stdout.write(stdout_results[name])
+        if job is not None:
+            job.close()
+    _print_stdout(result, to_stdout)
+    code = _summarise(result, batch.out_dir, quiet)
+    if code:
+        _exit(code, interrupted=result.signal is not None)
+
+
+def _check_bounds(
+    concurrency: int, max_attempts: int, timeout: float | None, max_duration: float | None
+) -> None:
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+    if max_attempts < 1:
+        raise ConfigError(f"--max-attempts must be at least 1, got {max_attempts}")
+    for flag, value in (("--timeout", timeout), ("--max-duration", max_duration)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} must be a positive number of seconds, got {value:g}")
+
+
+def _print_stdout(result: BatchResult, to_stdout: bool) -> None:
+    """Stdout gets the results in input order, whatever order they finished in."""
+    if not to_stdout:
+        return
+    for outcome in result.outcomes:
+        if outcome.text is not None:
+            if len(result.outcomes) > 1:  # several inputs on one stream: say which, as tail does
+                sys.stdout.write(f"==> {outcome.name} <==\n")
+            sys.stdout.write(outcome.text)
     sys.stdout.flush()
-    return failures
+
+
+def _summarise(result: BatchResult, out_dir: Path | None, quiet: bool) -> int:
+    """Print how the batch ended on stderr; return the exit code."""
+    total = len(result.outcomes)
+    done = result.count("done", "skipped")
+    failed = [o for o in result.outcomes if o.state == "failed"]
+    pending = result.count("pending")
+    counts = f"{done} of {total} files transcribed, {len(failed)} failed, {pending} pending"
+    resume = "; run the same command again to resume" if out_dir and pending else ""
+    if result.signal is not None:
+        head, code = f"voxflow: interrupted: {counts}{resume}", exit_code(result.signal)
+    elif result.stopped is not None:
+        head, code = f"voxflow: stopped: {result.stopped}; {counts}{resume}", 1
+    elif failed:
+        head, code = f"voxflow: {done} of {total} files transcribed; {len(failed)} failed", 1
+    else:
+        skipped = result.count("skipped")
+        if skipped and not quiet:
+            print(f"voxflow: {total} files transcribed ({skipped} already done before)",
+                  file=sys.stderr)  # fmt: skip
+        return 0
+    print(head + (":" if failed else ""), file=sys.stderr)
+    for outcome in failed:
+        print(f"  {outcome.name}: {outcome.error}", file=sys.stderr)
+    return code
+
+
+def _exit(code: int, *, interrupted: bool) -> NoReturn:
+    """Exit with ``code``. After Ctrl-C, a model call abandoned in a worker thread would hold
+    the interpreter's exit until it ends: the state is saved and closed, so do not wait."""
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if interrupted and busy:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
