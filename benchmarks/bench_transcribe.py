@@ -120,7 +120,7 @@ def run_one(kind: str, paths: list[str], threads: int) -> dict[str, object]:
 
         async def go() -> dict[str, str]:
             out = {}
-            async for src, result in transcribe_many(paths, engine=engine, concurrency=2):
+            async for src, result in transcribe_many(paths, engine=engine, concurrency=4):
                 out[src] = "" if isinstance(result, Exception) else result.text
             return out
 

@@ -60,7 +60,7 @@ def transcribe(
         str | None, typer.Option(help="Force one language (e.g. en or es-MX); no identification.")
     ] = None,
     vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
-    concurrency: Annotated[int, typer.Option(help="Files transcribed at once.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Files transcribed at once.")] = 4,
     beam_size: Annotated[int, typer.Option(help="Beam width (1 = greedy, fastest).")] = 5,
     batch_size: Annotated[int, typer.Option(help="Segments per batched model call.")] = 8,
     word_timestamps: Annotated[
