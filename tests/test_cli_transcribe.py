@@ -127,3 +127,32 @@ def test_progress_json_lines(tmp_path: Path) -> None:
     assert finished == [{"event": "file", "file": str(AUSTEN), "ok": True, "error": None}]
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["done"] == pytest.approx(7.1, abs=0.01)
+
+
+def test_azure_engine_from_the_command_line_against_voxflow_serve(tmp_path: Path, capsys) -> None:
+    """`--engine azure --azure-host` through the real Azure SDK to a real local server; a wrong
+    key fails in one line that does not show the key."""
+    from voxflow.pipeline import default_engine
+    from voxflow.server.background import BackgroundServer
+    from voxflow.server.config import ServerConfig
+
+    config = ServerConfig(port=0, key="right-key-123")
+    with BackgroundServer(config, engine=default_engine()) as server:
+        code = main([
+            "transcribe", str(AUSTEN), "-f", "json", "--engine", "azure", "--quiet",
+            "--azure-host", server.url, "--azure-key", "right-key-123",
+        ])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        data = json.loads(out.out)
+        text = " ".join(s["text"] for s in data["segments"]).lower()
+        assert "dashwood" in text and "prudently" in text
+        assert "right-key-123" not in out.out + out.err
+        code = main([
+            "transcribe", str(AUSTEN), "-o", str(tmp_path), "--engine", "azure", "--quiet",
+            "--azure-host", server.url, "--azure-key", "wrong-key-456",
+        ])
+        err = capsys.readouterr().err
+    assert code == 1
+    assert "wrong-key-456" not in err and "Traceback" not in err
+    assert "austen-0870.wav" in err and "auth" in err.lower()

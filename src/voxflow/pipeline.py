@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from voxflow.engines.base import Clip, Engine, Identified
-from voxflow.errors import ConfigError, VoxflowError
+from voxflow.engines.base import (
+    Capabilities,
+    Clip,
+    ClipsFailed,
+    Engine,
+    FailedClip,
+    Identified,
+    capabilities,
+)
+from voxflow.errors import ConfigError, EngineError, VoxflowError
 from voxflow.language_switch import split_at_language_switches
 from voxflow.languages import Language, LidMode, parse_languages, parse_lid_mode, resolve_language
 from voxflow.transcript import Segment, Transcript
@@ -93,6 +101,13 @@ class _LanguagePlan:
     def codes(self) -> list[str]:
         return list(self.by_code)
 
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The languages as the user named them: the forced one, or the candidates."""
+        if self.forced:
+            return (self.forced.tag,)
+        return tuple(lang.tag for lang in self.candidates)
+
     def label(self, code: str) -> str:
         """The language as the user named it (``es-MX``), or Whisper's code without candidates."""
         lang = self.by_code.get(code)
@@ -110,14 +125,23 @@ class _Producer:
 
     _DONE = object()
 
-    def __init__(self, source: Any, options: TranscribeOptions, name: str) -> None:
+    def __init__(
+        self,
+        source: Any,
+        options: TranscribeOptions,
+        name: str,
+        caps: Capabilities | None = None,
+        batch_size: int | None = None,
+    ) -> None:
         self.source = source
         self.options = options
         self.name = name
+        self.caps = caps or Capabilities()
         self.duration: float | None = None
         self.total: float | None = None
         self._stop = threading.Event()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * options.batch_size)
+        queued = 2 * (batch_size or options.batch_size)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queued)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="voxflow-decode", daemon=True)
 
@@ -125,7 +149,12 @@ class _Producer:
         self._thread.start()
 
     def _put(self, item: Any) -> bool:
-        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        put = self._queue.put(item)
+        try:
+            future = asyncio.run_coroutine_threadsafe(put, self._loop)
+        except RuntimeError:  # the loop has closed (the caller gave up, e.g. a timeout)
+            put.close()
+            return False
         while not self._stop.is_set():
             try:
                 future.result(timeout=0.5)
@@ -153,13 +182,14 @@ class _Producer:
                         frames = chunk.start + len(chunk.samples)
                         yield chunk
 
+                caps = self.caps  # an engine that takes long clips gets speech packed into them
                 segments = speech_segments(
                     counted(),
                     detector=self.options.vad,
                     options=SegmentOptions(
-                        max_duration=self.options.max_segment,
+                        max_duration=caps.max_clip or self.options.max_segment,
                         pad=SEGMENT_PAD,
-                        merge_gap=MERGE_GAP,
+                        merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
                     ),
                     vad_options=VadOptions(threshold=self.options.vad_threshold),
                 )
@@ -215,19 +245,32 @@ async def stream(
 ) -> AsyncIterator[Segment]:
     """Yield the source's segments in time order as soon as each is recognised.
 
-    ``info``, when given, receives ``duration`` and ``language`` once the stream ends.
+    ``info``, when given, receives ``duration`` and ``language`` once the stream ends, and
+    ``failed_sessions`` (dicts of start, end, error) when the engine lost stretches of audio
+    after its retries; a source whose every clip failed raises EngineError instead.
     """
     options = options or TranscribeOptions()
     engine = engine or default_engine()
     name = name or _source_name(source)
     plan = _LanguagePlan.from_options(options, engine)
-    producer = _Producer(source, options, name)
+    caps = capabilities(engine)
+    info = info if info is not None else {}
+    if caps.reads_source:
+        async for seg in _from_engine_source(engine, source, plan, name, info, progress):
+            yield seg
+        return
+    # An engine that works on many clips at once gets each clip on its own, that many in flight.
+    batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
+    producer = _Producer(source, options, name, caps, batch_size)
     producer.start()
     count = 0
     done_s = 0.0
     pending: list[asyncio.Task[tuple[list[list[Segment]], float]]] = []
-    max_in_flight = max(1, getattr(getattr(engine, "options", None), "num_workers", 1))
-    batches = aiter(producer.batches(options.batch_size))
+    workers = max(1, getattr(getattr(engine, "options", None), "num_workers", 1))
+    max_in_flight = max(workers, caps.parallel_clips)
+    failures: list[FailedClip] = []
+    recognised = 0  # clips recognised without failure
+    batches = aiter(producer.batches(batch_size))
     exhausted = False
     try:
         while not exhausted or pending:
@@ -236,12 +279,20 @@ async def stream(
                 if batch is None:
                     exhausted = True
                 else:
-                    clips, languages, idents = await _assign_languages(engine, plan, batch)
-                    work = _recognize(engine, clips, languages, idents, plan)
+                    if caps.identifies_languages:
+                        work = _recognize_identifying(engine, batch, plan)
+                    else:
+                        clips, languages, idents = await _assign_languages(engine, plan, batch)
+                        work = _recognize(engine, clips, languages, idents, plan)
                     pending.append(asyncio.ensure_future(work))
             # Results leave in submission order, so segments come out in time order.
             while pending and (exhausted or len(pending) >= max_in_flight or pending[0].done()):
-                results, batch_end = await pending.pop(0)
+                try:
+                    results, batch_end = await pending.pop(0)
+                except ClipsFailed as exc:  # keep what was recognised; report what was lost
+                    failures.extend(exc.failures)
+                    results, batch_end = exc.results, max(f.end for f in exc.failures)
+                recognised += sum(1 for segs in results if segs)
                 for segs in results:
                     for seg in segs:
                         count += 1
@@ -250,15 +301,61 @@ async def stream(
                 if progress:
                     progress(Progress(name, done_s, producer.total, count))
         total = producer.duration if producer.duration is not None else producer.total
-        if info is not None:
-            info["duration"] = total
-            info["language"] = _overall_language(plan)
+        if failures:
+            _report_failures(failures, recognised, name, info)
+        info["duration"] = total
+        info["language"] = _overall_language(plan)
         if progress:
             progress(Progress(name, total or done_s, total, count, finished=True))
     finally:
         producer.stop()
         for task in pending:
             task.cancel()
+
+
+def _report_failures(
+    failures: list[FailedClip], recognised: int, name: str, info: dict[str, Any]
+) -> None:
+    """Failed stretches go to ``info``; when nothing at all was recognised, raise instead."""
+    failures.sort(key=lambda f: f.start)
+    if not recognised:
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise EngineError(
+            f"recognition failed for {first.start:.1f}-{first.end:.1f} s{more}: {first.error}",
+            source=name,
+        )
+    info["failed_sessions"] = [f.to_dict() for f in failures]
+
+
+async def _from_engine_source(
+    engine: Engine,
+    source: Any,
+    plan: _LanguagePlan,
+    name: str,
+    info: dict[str, Any],
+    progress: ProgressCallback | None,
+) -> AsyncIterator[Segment]:
+    """An engine that reads the whole source itself (e.g. compressed bytes sent as they are)."""
+    count = 0
+    async for seg in engine.recognize_source(  # type: ignore[attr-defined]
+        source, plan.tags, plan.mode, name=name, info=info
+    ):
+        count += 1
+        yield seg
+    total = info.get("duration")
+    info["language"] = _overall_language(plan)
+    if progress:
+        progress(Progress(name, total or 0.0, total, count, finished=True))
+
+
+async def _recognize_identifying(
+    engine: Engine, clips: list[Clip], plan: _LanguagePlan
+) -> tuple[list[list[Segment]], float]:
+    """An engine that identifies languages itself gets the user's tags and the LID mode."""
+    end = max((c.end for c in clips), default=0.0)
+    results = await engine.recognize_languages(clips, plan.tags, plan.mode)  # type: ignore[attr-defined]
+    return results, end
 
 
 def _overall_language(plan: _LanguagePlan) -> str | None:
@@ -368,11 +465,13 @@ async def transcribe_async(
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language
+    extra = {"failed_sessions": info["failed_sessions"]} if info.get("failed_sessions") else {}
     return Transcript(
         source=name,
         duration=round(float(info.get("duration") or 0.0), 3),
         segments=tuple(segments),
         language=language,
+        extra=extra,
     )
 
 

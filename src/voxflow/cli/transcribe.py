@@ -86,8 +86,39 @@ def transcribe(
     progress: Annotated[
         str | None, typer.Option(help="json: machine-readable progress lines on stderr.")
     ] = None,
+    azure_key: Annotated[
+        str | None, typer.Option(help="Azure Speech key (default: $SPEECH_KEY).")
+    ] = None,
+    azure_token: Annotated[
+        str | None, typer.Option(help="Azure authorization token instead of a key.")
+    ] = None,
+    azure_region: Annotated[
+        str | None, typer.Option(help="Azure region (default: $SPEECH_REGION).")
+    ] = None,
+    azure_endpoint: Annotated[
+        str | None, typer.Option(help="Azure endpoint URL (default: $SPEECH_ENDPOINT).")
+    ] = None,
+    azure_host: Annotated[
+        str | None, typer.Option(help="Speech host, e.g. ws://127.0.0.1:5000 for voxflow serve.")
+    ] = None,
+    azure_compressed: Annotated[
+        bool, typer.Option(help="Push the file's own MP3/Opus/FLAC bytes (needs GStreamer).")
+    ] = False,
+    azure_sessions: Annotated[
+        int, typer.Option(help="Azure sessions at once, across all files.")
+    ] = 8,
+    azure_session_seconds: Annotated[
+        float, typer.Option(help="Longest Azure session; long audio is cut at silences.")
+    ] = 300.0,
+    phrase: Annotated[
+        list[str] | None, typer.Option(help="A phrase-list hint (repeatable).")
+    ] = None,
+    profanity: Annotated[
+        str | None, typer.Option(help="Azure profanity option: masked, removed or raw.")
+    ] = None,
 ) -> None:
-    """Transcribe audio or video files with the embedded offline Whisper engine.
+    """Transcribe audio or video files: the embedded offline Whisper engine by default, or
+    Azure Speech with --engine azure (a real resource, or `voxflow serve` via --azure-host).
 
     With -o DIR the batch is a job that resumes: run the same command again after a crash
     or Ctrl-C; `voxflow jobs status DIR` shows where it stands.
@@ -130,10 +161,21 @@ def transcribe(
     # The job is opened (and locked) first: a bad output directory fails before the model loads.
     job = JobState.open(batch.out_dir) if batch.out_dir is not None else None
     try:
-        engine_options: dict[str, object] = {"beam_size": beam_size, "batch_size": batch_size}
-        engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
-        # Inference threads: one model worker per concurrently transcribed file, up to two.
-        engine_options["num_workers"] = max(1, min(concurrency, 2))
+        engine_options: dict[str, object]
+        if engine == "azure":
+            engine_options = {
+                "key": azure_key, "token": azure_token, "region": azure_region,
+                "endpoint": azure_endpoint, "host": azure_host, "compressed": azure_compressed,
+                "concurrency": azure_sessions, "session_seconds": azure_session_seconds,
+                "phrases": tuple(phrase or ()), "profanity": profanity,
+                "word_timestamps": word_timestamps,
+            }  # fmt: skip
+        else:
+            engine_options = {"beam_size": beam_size, "batch_size": batch_size}
+            engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
+            engine_options["hotwords"] = tuple(phrase or ())
+            # Inference threads: one model worker per concurrently transcribed file, up to two.
+            engine_options["num_workers"] = max(1, min(concurrency, 2))
         recognizer = create_engine(engine, **engine_options)
         reporter = make_reporter(progress, quiet)
         work = run_batch(

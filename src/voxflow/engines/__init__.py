@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxflow.engines.base import Clip, Engine, Identified
+from voxflow.engines.base import Capabilities, Clip, Engine, Identified, capabilities
 from voxflow.errors import ConfigError
 
-ENGINES = ("whisper",)
+ENGINES = ("whisper", "azure")
 
 
 def create_engine(name: str, **options: Any) -> Engine:
@@ -16,7 +16,20 @@ def create_engine(name: str, **options: Any) -> Engine:
         from voxflow.engines.whisper import WhisperEngine, WhisperOptions
 
         return WhisperEngine(WhisperOptions(**options))
+    if name == "azure":
+        from voxflow.engines.azure import AzureEngine
+        from voxflow.engines.azure_config import AzureOptions
+
+        return AzureEngine(AzureOptions.from_env(**options))
     raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Clip", "Engine", "Identified", "create_engine"]
+__all__ = [
+    "ENGINES",
+    "Capabilities",
+    "Clip",
+    "Engine",
+    "Identified",
+    "capabilities",
+    "create_engine",
+]

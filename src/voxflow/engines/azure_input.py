@@ -1,0 +1,149 @@
+"""What goes into a session's ``PushAudioInputStream``: voxflow's PCM, or a file's own bytes.
+
+PCM (the default) is 16 kHz mono 16-bit, from voxflow's decoding: no GStreamer and no temporary
+file. Compressed input sends the original MP3, OGG/Opus, FLAC or A-law / mu-law WAV bytes for
+the SDK to decode with GStreamer; such a stream cannot be cut at silences without re-encoding,
+so the whole file is one session.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voxflow.errors import ConfigError, DecodeError, InputError
+
+CHUNK_BYTES = 64 * 1024  # written to the push stream at a time
+
+# (container, codec) → the SDK's AudioStreamContainerFormat member.
+_COMPRESSED = {
+    ("mp3", "mp3"): "MP3",
+    ("mp3", "mp3float"): "MP3",
+    ("ogg", "opus"): "OGG_OPUS",
+    ("flac", "flac"): "FLAC",
+    ("wav", "pcm_alaw"): "ALAW",
+    ("wav", "pcm_mulaw"): "MULAW",
+}
+SUPPORTED_COMPRESSED = "MP3, OGG/Opus, FLAC, A-law WAV and mu-law WAV"
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """float32 samples in [-1, 1] as little-endian 16-bit PCM (exact for audio decoded from it)."""
+    scaled = np.clip(np.rint(np.asarray(samples, dtype=np.float64) * 32768.0), -32768, 32767)
+    return scaled.astype("<i2").tobytes()
+
+
+@dataclass(frozen=True, eq=False)
+class SessionAudio:
+    """One session's audio and how the SDK must read it.
+
+    PCM: ``samples`` (float32, 16 kHz mono), turned into 16-bit as they are pushed, so no second
+    copy of a long session is held. Compressed: the file's ``data`` and the SDK's ``container``
+    format name (``MP3``, ``OGG_OPUS``...).
+    """
+
+    duration: float  # seconds of audio (an estimate for compressed input)
+    samples: np.ndarray | None = None
+    data: bytes = b""
+    container: str | None = None
+
+    def feed(self, stream: Any) -> None:
+        """Write everything to a push stream and close it (runs in a worker thread)."""
+        try:
+            if self.samples is not None:
+                step = CHUNK_BYTES // 2
+                for i in range(0, len(self.samples), step):
+                    stream.write(pcm16(self.samples[i : i + step]))
+            else:
+                view = memoryview(self.data)
+                for i in range(0, len(view), CHUNK_BYTES):
+                    stream.write(bytes(view[i : i + CHUNK_BYTES]))
+        finally:
+            stream.close()
+
+
+def gstreamer_problem() -> str | None:
+    """Why the SDK cannot decode compressed input here (None: GStreamer looks present)."""
+    if ctypes.util.find_library("gstreamer-1.0") is None:
+        return (
+            "compressed input needs GStreamer (libgstreamer-1.0 with the base, good and ugly "
+            "plugins; bad too for Opus), which is not installed: install it "
+            "(e.g. apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+            "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad) or let voxflow decode "
+            "(drop --azure-compressed)"
+        )
+    return None
+
+
+def compressed_audio(source: Any, name: str) -> SessionAudio:
+    """The source's own bytes with their SDK container format; ConfigError for other formats.
+
+    Runs in a worker thread (reads the whole file: compressed audio is small, ~30 MB/hour).
+    """
+    data = _read_bytes(source, name)
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            fmt = container.format.name.split(",")[0]
+            streams = container.streams.audio
+            if not streams:
+                raise DecodeError("no audio stream", source=name)
+            stream = streams[0]
+            codec = stream.codec_context.name
+            duration = _duration(container, stream)
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"not a readable audio file ({exc})", source=name) from None
+    member = _COMPRESSED.get((fmt, codec))
+    if member is None:
+        raise ConfigError(
+            f"--azure-compressed sends {SUPPORTED_COMPRESSED} as they are; this is {codec} in "
+            f"{fmt}: drop --azure-compressed and voxflow decodes it",
+            source=name,
+        )
+    if duration is None:  # no header duration: bound it by a low bitrate (8 kbit/s)
+        duration = len(data) / 1000.0
+    return SessionAudio(duration, data=data, container=member)
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _read_bytes(source: Any, name: str) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if str(source) == "-":
+            import sys
+
+            return sys.stdin.buffer.read()
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise InputError("no such file", source=name) from None
+        except IsADirectoryError:
+            raise InputError("is a directory", source=name) from None
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=name) from None
+    read = getattr(source, "read", None)
+    if callable(read):
+        data = read()
+        if isinstance(data, bytes | bytearray):
+            return bytes(data)
+    raise ConfigError(
+        f"--azure-compressed needs a file or its bytes ({SUPPORTED_COMPRESSED}), not "
+        f"{type(source).__name__}",
+        source=name,
+    )
