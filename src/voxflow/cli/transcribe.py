@@ -60,7 +60,9 @@ def transcribe(
         str | None, typer.Option(help="Force one language (e.g. en or es-MX); no identification.")
     ] = None,
     vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
-    concurrency: Annotated[int, typer.Option(help="Files transcribed at once.")] = 4,
+    concurrency: Annotated[
+        int, typer.Option(help="Files transcribed at once (with --engine azure: sessions).")
+    ] = 4,
     beam_size: Annotated[int, typer.Option(help="Beam width (1 = greedy, fastest).")] = 5,
     batch_size: Annotated[int, typer.Option(help="Segments per batched model call.")] = 8,
     word_timestamps: Annotated[
@@ -104,18 +106,18 @@ def transcribe(
     azure_compressed: Annotated[
         bool, typer.Option(help="Push the file's own MP3/Opus/FLAC bytes (needs GStreamer).")
     ] = False,
-    azure_sessions: Annotated[
-        int, typer.Option(help="Azure sessions at once, across all files.")
-    ] = 8,
     azure_session_seconds: Annotated[
         float, typer.Option(help="Longest Azure session; long audio is cut at silences.")
     ] = 300.0,
     phrase: Annotated[
         list[str] | None, typer.Option(help="A phrase-list hint (repeatable).")
     ] = None,
-    profanity: Annotated[
+    azure_profanity: Annotated[
         str | None, typer.Option(help="Azure profanity option: masked, removed or raw.")
     ] = None,
+    azure_retries: Annotated[
+        int, typer.Option(help="Retries of an Azure session after a transient failure.")
+    ] = 3,
 ) -> None:
     """Transcribe audio or video files: the embedded offline Whisper engine by default, or
     Azure Speech with --engine azure (a real resource, or `voxflow serve` via --azure-host).
@@ -166,8 +168,9 @@ def transcribe(
             engine_options = {
                 "key": azure_key, "token": azure_token, "region": azure_region,
                 "endpoint": azure_endpoint, "host": azure_host, "compressed": azure_compressed,
-                "concurrency": azure_sessions, "session_seconds": azure_session_seconds,
-                "phrases": tuple(phrase or ()), "profanity": profanity,
+                "concurrency": concurrency, "session_seconds": azure_session_seconds,
+                "max_retries": azure_retries, "phrases": tuple(phrase or ()),
+                "profanity": azure_profanity,
                 "word_timestamps": word_timestamps,
             }  # fmt: skip
         else:
