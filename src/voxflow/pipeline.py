@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from voxflow.engines.base import (
     Capabilities,
@@ -24,6 +24,8 @@ from voxflow.engines.base import (
     Engine,
     FailedClip,
     Identified,
+    LanguageIdentifyingEngine,
+    SourceReadingEngine,
     capabilities,
 )
 from voxflow.errors import ConfigError, EngineError, VoxflowError
@@ -338,9 +340,8 @@ async def _from_engine_source(
 ) -> AsyncIterator[Segment]:
     """An engine that reads the whole source itself (e.g. compressed bytes sent as they are)."""
     count = 0
-    async for seg in engine.recognize_source(  # type: ignore[attr-defined]
-        source, plan.tags, plan.mode, name=name, info=info
-    ):
+    reader = cast(SourceReadingEngine, engine)
+    async for seg in reader.recognize_source(source, plan.tags, plan.mode, name=name, info=info):
         count += 1
         yield seg
     total = info.get("duration")
@@ -354,7 +355,8 @@ async def _recognize_identifying(
 ) -> tuple[list[list[Segment]], float]:
     """An engine that identifies languages itself gets the user's tags and the LID mode."""
     end = max((c.end for c in clips), default=0.0)
-    results = await engine.recognize_languages(clips, plan.tags, plan.mode)  # type: ignore[attr-defined]
+    identifier = cast(LanguageIdentifyingEngine, engine)
+    results = await identifier.recognize_languages(clips, plan.tags, plan.mode)
     return results, end
 
 
