@@ -24,7 +24,7 @@ from voxflow.engines import create_engine
 from voxflow.engines.azure import AzureEngine, check_languages
 from voxflow.engines.azure_bridge import Canceled
 from voxflow.engines.azure_config import AzureOptions
-from voxflow.engines.azure_input import gstreamer_problem
+from voxflow.engines.azure_input import SessionAudio, gstreamer_problem
 from voxflow.engines.azure_results import LANGUAGE_CONFIDENCE
 from voxflow.engines.azure_session import SessionPlan, classify, sdk_message, speech_config
 from voxflow.engines.base import Clip
@@ -94,7 +94,10 @@ def server():
 
 
 def engine(url: str, **options) -> AzureEngine:
-    return AzureEngine(AzureOptions(host=url, retry_backoff=0.05, **options))
+    """The engine on a test server: quick retries, and audio pushed as fast as the server reads
+    it unless a test asks for pacing (the default, 1× real time, would only make tests slow)."""
+    options = {"retry_backoff": 0.05, "push_speed": None, **options}
+    return AzureEngine(AzureOptions(host=url, **options))
 
 
 async def run(url: str, path: Path, options: TranscribeOptions = ENGLISH_ONLY, **engine_options):
@@ -225,20 +228,23 @@ async def test_phrase_list_reaches_the_service(server) -> None:
     assert "dashwood" in normalise(result.text)
 
 
-def test_profanity_and_detailed_output_are_set_on_the_sdk() -> None:
+def test_profanity_output_and_buffer_are_set_on_the_sdk() -> None:
     options = AzureOptions(host="ws://127.0.0.1:9", profanity="removed")
-    plan = SessionPlan(audio=None, start=0.0, languages=("en-US",), mode="at-start")  # type: ignore[arg-type]
+    plan = SessionPlan(SessionAudio(120.0), start=0.0, languages=("en-US",), mode="at-start")
     config = speech_config(speechsdk, options, plan)
     prop = speechsdk.PropertyId
     assert config.get_property(prop.SpeechServiceResponse_ProfanityOption).lower() == "removed"
     assert config.output_format == speechsdk.OutputFormat.Detailed
     assert config.get_property(prop.SpeechServiceResponse_RequestWordLevelTimestamps) == "true"
     assert config.speech_recognition_language == "en-US"
+    # Room for the whole session's unacknowledged audio (the SDK's default is about a minute).
+    assert config.get_property_by_name("SPEECH-MaxBufferSizeMs") == "180000"
 
 
 # -- long audio ----------------------------------------------------------------------------------
 async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Path) -> None:
-    """~34 s of speech in 9 s sessions, two at a time: every utterance once, at its own time."""
+    """~34 s of speech in 9 s sessions, two at a time, pushed at real time after their first
+    5 s: every utterance once, at its own time."""
     speech = pcm(ENGLISH)
     pauses = [1.0, 1.5, 2.0, 1.5]
     pieces, truth, at = [], [], 0.0
@@ -248,7 +254,9 @@ async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Pa
         at += pause + len(speech) / RATE
     path = write_wav(tmp_path / "four-times.wav", *pieces, silence(1.0))
     before = stats(server)
-    result = await run(server.url, path, session_seconds=9.0, concurrency=2)
+    started = time.monotonic()
+    result = await run(server.url, path, session_seconds=9.0, concurrency=2, push_speed=1.0)
+    took = time.monotonic() - started
     sessions = stats(server)["connections"] - before.get("connections", 0)
     assert sessions == 4  # one session per utterance: each is 7.1 s and the limit is 9 s
     expected = await reference(path)
@@ -265,6 +273,7 @@ async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Pa
         assert ours.end == pytest.approx(theirs.end, abs=0.5)
     assert_words_inside(result.segments)
     assert "failed_sessions" not in result.extra
+    assert took >= 2 * (7.9 - 5.0)  # two rounds of sessions, each paced after its first 5 s
 
 
 # -- faults --------------------------------------------------------------------------------------

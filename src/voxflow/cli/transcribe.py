@@ -118,6 +118,9 @@ def transcribe(
     azure_retries: Annotated[
         int, typer.Option(help="Retries of an Azure session after a transient failure.")
     ] = 3,
+    azure_push_speed: Annotated[
+        float, typer.Option(help="Push audio at most this many times real time (0: no limit).")
+    ] = 1.0,
 ) -> None:
     """Transcribe audio or video files: the embedded offline Whisper engine by default, or
     Azure Speech with --engine azure (a real resource, or `voxflow serve` via --azure-host).
@@ -170,7 +173,7 @@ def transcribe(
                 "endpoint": azure_endpoint, "host": azure_host, "compressed": azure_compressed,
                 "concurrency": concurrency, "session_seconds": azure_session_seconds,
                 "max_retries": azure_retries, "phrases": tuple(phrase or ()),
-                "profanity": azure_profanity,
+                "profanity": azure_profanity, "push_speed": azure_push_speed,
                 "word_timestamps": word_timestamps,
             }  # fmt: skip
         else:

@@ -40,7 +40,9 @@ class AzureOptions:
     ``concurrency``: sessions at once, across all files. ``session_seconds``: the longest
     session; long audio is cut at silences into sessions up to this long. A session gets
     ``timeout_factor`` × its audio + ``timeout_slack`` seconds, and transient failures are
-    retried ``max_retries`` times after ``retry_backoff``, doubling, seconds.
+    retried ``max_retries`` times after ``retry_backoff``, doubling, seconds. ``push_speed``:
+    audio is pushed at most this many times real time after its first seconds (None or 0: as
+    fast as it comes), as a service that reads at real time expects.
     """
 
     key: str | None = field(default=None, repr=False)
@@ -55,6 +57,7 @@ class AzureOptions:
     retry_backoff: float = 1.0
     timeout_factor: float = 3.0
     timeout_slack: float = 60.0
+    push_speed: float | None = 1.0
     phrases: tuple[str, ...] = ()
     profanity: Profanity | None = None
     word_timestamps: bool = True
@@ -74,6 +77,8 @@ class AzureOptions:
             raise ConfigError("Azure session length must be between 5 s and 3600 s")
         if self.max_retries < 0 or self.retry_backoff < 0:
             raise ConfigError("Azure retries and backoff must not be negative")
+        if self.push_speed is not None and self.push_speed <= 0:
+            object.__setattr__(self, "push_speed", None)  # 0: as fast as it comes
         if not (self.timeout_factor >= 1.0 and self.timeout_slack > 0):
             raise ConfigError("Azure timeout factor must be at least 1 and the slack positive")
         for name in (*_LOCATION, *_CREDENTIAL):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes.util
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import numpy as np
 
 from voxflow.errors import ConfigError, DecodeError, InputError
 
-CHUNK_BYTES = 64 * 1024  # written to the push stream at a time
+CHUNK_SECONDS = 0.5  # audio written to the push stream at a time
+SAMPLE_RATE = 16000
 
 # (container, codec) → the SDK's AudioStreamContainerFormat member.
 _COMPRESSED = {
@@ -53,19 +55,20 @@ class SessionAudio:
     data: bytes = b""
     container: str | None = None
 
-    def feed(self, stream: Any) -> None:
-        """Write everything to a push stream and close it (runs in a worker thread)."""
-        try:
-            if self.samples is not None:
-                step = CHUNK_BYTES // 2
-                for i in range(0, len(self.samples), step):
-                    stream.write(pcm16(self.samples[i : i + step]))
-            else:
-                view = memoryview(self.data)
-                for i in range(0, len(view), CHUNK_BYTES):
-                    stream.write(bytes(view[i : i + CHUNK_BYTES]))
-        finally:
-            stream.close()
+    def chunks(self) -> Iterator[tuple[bytes, float]]:
+        """The bytes to push in pieces of about CHUNK_SECONDS, each with the second of audio it
+        ends at (for compressed data, estimated from the average bitrate)."""
+        if self.samples is not None:
+            step = int(CHUNK_SECONDS * SAMPLE_RATE)
+            total = len(self.samples)
+            for i in range(0, total, step):
+                yield pcm16(self.samples[i : i + step]), min(i + step, total) / SAMPLE_RATE
+            return
+        size = len(self.data)
+        per_second = size / max(self.duration, 1e-3)
+        step = max(1, int(per_second * CHUNK_SECONDS))
+        for i in range(0, size, step):
+            yield self.data[i : i + step], min(i + step, size) / per_second
 
 
 def gstreamer_problem() -> str | None:

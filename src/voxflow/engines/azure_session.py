@@ -3,9 +3,10 @@
 A session is built from ``AzureOptions`` (service, credential, detailed output with word times,
 profanity, phrase list), the session's languages (one forced locale, or candidates identified
 at the start or continuously) and its audio in a ``PushAudioInputStream``. The SDK's blocking
-calls (``start/stop_continuous_recognition_async().get()``, writing the stream) run in worker
-threads; its events come through ``SessionBridge``. A cancellation with an error becomes a
-``SessionError`` that says whether retrying can help.
+calls (building and releasing a recognizer, ``start/stop_continuous_recognition_async().get()``)
+run in worker threads; audio is written from the loop (a copy into the SDK's buffer), paced;
+events come through ``SessionBridge``. A cancellation with an error becomes a ``SessionError``
+that says whether retrying can help.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from voxflow.languages import LidMode
 from voxflow.transcript import Segment
 
 STOP_TIMEOUT = 30.0  # seconds to wait for the SDK to stop a session before abandoning it
+PUSH_LEAD = 5.0  # seconds of audio pushed at once before pacing starts
+MAX_BUFFER_PROPERTY = "SPEECH-MaxBufferSizeMs"  # the SDK's limit on unacknowledged audio
 
 # Cancellation codes after which the same request cannot succeed.
 PERMANENT_CODES = frozenset(
@@ -106,6 +109,11 @@ def speech_config(sdk: Any, options: AzureOptions, plan: SessionPlan) -> Any:
         config = sdk.SpeechConfig(host=o.host, subscription=o.key)
     if o.token and not o.region:
         config.authorization_token = o.token
+    # The SDK keeps the audio the service has not acknowledged with a result, for replay after
+    # a reconnect, and by default gives up ("client buffer exceeded maximum size") when about
+    # a minute of it piles up: a busy service answering 30 s segments late hits that. Room for
+    # the whole session.
+    config.set_property_by_name(MAX_BUFFER_PROPERTY, str(round((plan.audio.duration + 60) * 1000)))
     config.output_format = sdk.OutputFormat.Detailed
     if o.word_timestamps:
         config.request_word_level_timestamps()
@@ -140,9 +148,23 @@ class _SdkSession:
         """Start continuous recognition (blocking; in a worker thread)."""
         self.recognizer.start_continuous_recognition_async().get()
 
-    def feed(self, audio: SessionAudio) -> None:
-        """Push the session's audio and close the stream (blocking; in a worker thread)."""
-        audio.feed(self.stream)
+    async def push(self, audio: SessionAudio, speed: float | None) -> None:
+        """Write the audio to the push stream, then close it. After the first PUSH_LEAD
+        seconds, at most ``speed`` × real time (None: as fast as the loop turns), so that the
+        SDK never holds more than a few seconds that the service has not read. A write is a
+        copy into the SDK's buffer (microseconds), so it is done here on the loop."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            for data, until in audio.chunks():
+                wait = began + (until - PUSH_LEAD) / speed - loop.time() if speed else 0.0
+                await asyncio.sleep(max(wait, 0.0))
+                self.stream.write(data)
+        except Exception:  # end the session now; the caller raises this error, not a timeout
+            with contextlib.suppress(Exception):
+                self.stream.close()
+            raise
+        self.stream.close()
 
     def close(self, stop: bool) -> None:
         """Stop the recognizer if its session still runs, detach the callbacks and drop the
@@ -205,11 +227,12 @@ async def run_session(
     error: SessionError | None = None
     stopped = False  # the SDK ended the session itself: stopping it again would only cost time
     cancelled = False
+    feeding: asyncio.Task[None] | None = None
     try:
         try:
             async with asyncio.timeout_at(deadline):
                 await loop.run_in_executor(pool, session.start)
-            feeding = loop.run_in_executor(pool, session.feed, plan.audio)
+            feeding = asyncio.ensure_future(session.push(plan.audio, options.push_speed))
             feeding.add_done_callback(_retrieve)  # a failure is raised below, not logged as lost
             async for event in bridge.events(deadline - loop.time()):
                 if isinstance(event, Recognized):
@@ -243,6 +266,8 @@ async def run_session(
         cancelled = True
         raise
     finally:
+        if feeding is not None and not feeding.done():
+            feeding.cancel()  # the session is abandoned: push no more
         # A session the SDK ended is released at once (about 1 s after an error). One that still
         # runs (timeout, cancellation) takes the SDK 10-20 s to stop and release: a worker
         # does that on its own, and the caller (a retry, say) does not wait for it.
@@ -268,6 +293,7 @@ def _sdk_error(exc: BaseException, options: AzureOptions) -> SessionError:
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a background future's exception as seen (it is raised where it matters)."""
     if not future.cancelled():
         future.exception()
 
