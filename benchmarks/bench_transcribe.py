@@ -64,23 +64,29 @@ def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]
     DATA.mkdir(exist_ok=True)
     refs = _references()
     clips = [(_read(CORPUS / p), refs[p]) for p in ENGLISH]
-    pause = np.zeros(int(0.8 * RATE), dtype="<i2")
+    # The clips in a new order each round, 0.5-1.5 s apart (a fixed seed: the same file every
+    # run), so that the 30 s windows of both systems hold different neighbours each round
+    # rather than the same two windows over and over.
+    rng = np.random.default_rng(0)
     long_path = DATA / f"speech-{minutes:g}min.wav"
-    pieces, texts, total, i = [], [], 0, 0
+    pieces, texts, total = [], [], 0
     while total < minutes * 60 * RATE:
-        pcm, ref = clips[i % len(clips)]
-        pieces += [pcm, pause]
-        texts.append(ref)
-        total += len(pcm) + len(pause)
-        i += 1
-    if not long_path.exists():
-        _write(long_path, np.concatenate(pieces))
+        for k in rng.permutation(len(clips)):
+            pcm, ref = clips[k]
+            pause = np.zeros(int(rng.uniform(0.5, 1.5) * RATE), dtype="<i2")
+            pieces += [pcm, pause]
+            texts.append(ref)
+            total += len(pcm) + len(pause)
+            if total >= minutes * 60 * RATE:
+                break
+    _write(long_path, np.concatenate(pieces))
     short_paths, short_refs = [], []
     for k in range(files):
         pcm, ref = clips[k % len(clips)]
+        # Each repeat of a clip 1% quieter, so that no two files hold the same samples.
+        gain = 0.99 ** (k // len(clips))
         path = DATA / f"short-{k:03d}.wav"
-        if not path.exists():
-            _write(path, pcm)
+        _write(path, np.round(pcm * gain))
         short_paths.append(path)
         short_refs.append(ref)
     return long_path, " ".join(texts), short_paths, short_refs

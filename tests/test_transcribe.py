@@ -154,14 +154,13 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
     The looping result is constructed here (Whisper cannot be made to loop on demand); the
     fallback decode is the real model on the real bundled sample.
     """
-    from types import SimpleNamespace
+    from voxflow.engines.whisper_decode import Decoded, Piece
 
     audio = _read_wav(Path(__file__).resolve().parent.parent / "samples" / "austen-0870.wav")
     clip = Clip(10.0, audio)
-    looping = SimpleNamespace(
-        text=" and Mr. John Dashwood" * 20, no_speech_prob=0.01, avg_logprob=-0.2, words=None
-    )
-    segments = engine._finish_clip(clip, [looping], 10.0, "en", None)
+    looping = Piece(0.0, 7.0, " and Mr. John Dashwood" * 20, [])
+    first = Decoded([looping], None, None, avg_logprob=-0.2, no_speech_prob=0.01)
+    segments = engine._finish_clip(clip, [(10.0, looping)], first, "en", None)
     text = _normalise(" ".join(s.text for s in segments))
     assert text.count("dashwood") == 1
     assert "prudently in his power" in text
@@ -188,3 +187,34 @@ def test_batched_clips_keep_their_own_text(corpus: Path, engine) -> None:
         assert batched
         assert all(clip.start - 1e-3 <= s.start < s.end <= clip.end + 1e-3 for s in batched)
         assert all(type(s.start) is float and type(s.end) is float for s in batched)
+
+
+class _CountingEncoder:
+    """The real CTranslate2 model, with its encoder passes counted (a spy, not a stand-in)."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self.encoded = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def encode(self, features, **kwargs):
+        self.encoded += features.shape[0]
+        return self._model.encode(features, **kwargs)
+
+
+def test_a_window_is_encoded_once_for_identification_and_decoding(corpus: Path, engine) -> None:
+    """Language identification and the decode that follows share one encoder pass."""
+    # Quieter than the file, so that no earlier test has left this exact window in the cache.
+    clip = Clip(0.0, _read_wav(corpus / "azure-samples/es-mx.wav") * np.float32(0.9))
+    spy = _CountingEncoder(engine.model.model)
+    engine.model.model = spy
+    try:
+        (ident,) = engine.identify_sync([clip], ["en", "es"])
+        (segments,) = engine.recognize_sync([clip], [ident.language])
+    finally:
+        engine.model.model = spy._model
+    assert ident.language == "es"
+    assert "luna" in " ".join(s.text for s in segments).lower()
+    assert spy.encoded == 1

@@ -1,4 +1,5 @@
-"""The bundled model's verification and loading, and the loop / pause helpers of the engine."""
+"""The bundled model's verification and loading, and the engine's text helpers: loops, pauses,
+timestamped decodes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from voxflow.engines.whisper import (
     WhisperOptions,
     collapse_repeated_text,
     collapse_repeats,
+    is_hallucination,
     is_looping,
     load_model,
     split_by_pauses,
 )
+from voxflow.engines.whisper_decode import split_at_timestamps
 from voxflow.errors import ModelError
 from voxflow.transcript import Word
 
@@ -93,3 +96,46 @@ def test_words_are_grouped_into_phrases_at_pauses() -> None:
         "How are you",
         "today",
     ]
+
+
+def test_timestamped_decodes_are_read_as_whisper_reads_them() -> None:
+    """Phrases between timestamp pairs; a decode that stops inside a phrase says where to go on."""
+    t = 1000  # the first timestamp token (0.00 s); text tokens are below it
+
+    def at(seconds: float) -> int:
+        return t + round(seconds / 0.02)
+
+    # Finished: <0.00> a b <2.00><2.40> c <4.00>
+    done = [at(0), 1, 2, at(2.0), at(2.4), 3, at(4.0)]
+    phrases, resume, rest = split_at_timestamps(done, t, 0.02, 10.0)
+    assert phrases == [(0.0, 2.0, [1, 2]), (2.4, 4.0, [3])]
+    assert resume is None and rest == []
+    # Unfinished: the last phrase has no closing timestamp; go on from the end of the last
+    # finished one, as Whisper seeks.
+    cut = [at(0), 1, 2, at(2.0), at(2.4), 3, 4]
+    phrases, resume, rest = split_at_timestamps(cut, t, 0.02, 10.0)
+    assert phrases == [(0.0, 2.0, [1, 2])]
+    assert resume == pytest.approx(2.0) and rest == [at(2.4), 3, 4]
+    # One phrase and no pair: it ends at its last timestamp, or at the window's end.
+    assert split_at_timestamps([at(0.5), 1, at(3.0)], t, 0.02, 9.0)[0] == [(0.5, 3.0, [1])]
+    assert split_at_timestamps([1, 2], t, 0.02, 9.0) == ([(0.0, 9.0, [1, 2])], None, [])
+
+
+def test_made_up_phrases_are_told_from_speech_by_their_words() -> None:
+    """Whisper's anomaly test, on words as the engine produced them: a phrase it invented for a
+    1.5 s fragment of a word, and the real sentence in the same recording."""
+    invented = [
+        Word(1.06, 2.58, " Thank", 0.02),
+        Word(2.58, 2.58, " you", 0.96),
+        Word(2.58, 2.58, " very", 0.05),
+        Word(2.58, 2.58, " much.", 0.99),
+    ]
+    spoken = [
+        Word(0.0, 0.42, " What's", 0.86),
+        Word(0.42, 0.52, " the", 0.98),
+        Word(0.52, 0.74, " weather", 0.99),
+        Word(0.74, 1.04, " like?", 0.99),
+    ]
+    assert is_hallucination(invented)
+    assert not is_hallucination(spoken)
+    assert not is_hallucination([])

@@ -35,6 +35,7 @@ from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
 AT_START_SPEECH = 30.0
+AT_START_MIN = 10.0  # a first clip this long decides alone
 # Segmentation errs on the side of keeping audio: quiet onsets get generous padding, and
 # stretches between speech regions up to MERGE_GAP long stay inside the segment (a quiet
 # phrase the VAD scored low is then still heard by Whisper, which drops true non-speech itself).
@@ -390,9 +391,16 @@ async def _assign_languages(
 
 
 async def _decide_at_start(engine: Engine, plan: _LanguagePlan, batch: list[Clip]) -> Identified:
-    """Decide the language once from the first seconds of speech (up to Whisper's window)."""
+    """Decide the language once from the first seconds of speech (up to Whisper's window): the
+    first clip alone when it is long enough (the engine then reuses that work to decode it),
+    else the first clips joined."""
     import numpy as np
 
+    if len(plan.codes) == 1:
+        return Identified(plan.codes[0], 1.0, {plan.codes[0]: 1.0})
+    if batch[0].duration >= AT_START_MIN:
+        (ident,) = await engine.identify([batch[0]], plan.codes)
+        return ident
     pieces, total = [], 0.0
     for clip in batch:
         take = clip.samples[: int((AT_START_SPEECH - total) * 16000)]
@@ -401,8 +409,6 @@ async def _decide_at_start(engine: Engine, plan: _LanguagePlan, batch: list[Clip
         if total >= AT_START_SPEECH:
             break
     speech = Clip(batch[0].start, np.concatenate(pieces))
-    if len(plan.codes) == 1:
-        return Identified(plan.codes[0], 1.0, {plan.codes[0]: 1.0})
     (ident,) = await engine.identify([speech], plan.codes)
     return ident
 
@@ -421,9 +427,7 @@ async def _recognize(
         confidence = ident.confidence if ident else (1.0 if plan.forced else None)
         out.append(
             [
-                dataclasses.replace(
-                    s, language=plan.label(lang), confidence=_round(confidence)
-                )
+                dataclasses.replace(s, language=plan.label(lang), confidence=_round(confidence))
                 for s in segs
             ]
         )

@@ -64,7 +64,9 @@ def transcribe(
         int, typer.Option(help="Files transcribed at once (with --engine azure: sessions).")
     ] = 4,
     beam_size: Annotated[int, typer.Option(help="Beam width (1 = greedy, fastest).")] = 5,
-    batch_size: Annotated[int, typer.Option(help="Segments per batched model call.")] = 8,
+    batch_size: Annotated[
+        int, typer.Option(help="Segments per batched model call (on a GPU; a CPU takes one).")
+    ] = 8,
     word_timestamps: Annotated[
         bool, typer.Option(help="Word times and probabilities in the output.")
     ] = True,

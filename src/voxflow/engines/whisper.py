@@ -1,16 +1,15 @@
 """The embedded engine: faster-whisper on the bundled base model, batched, in worker threads.
 
-Clips of one language are transcribed together in one batched encoder/decoder call (the
-``BatchedInferencePipeline`` of faster-whisper, fed clip boundaries that voxflow planned), so
-two cores stay busy. Language identification runs the encoder on each clip and keeps only the
-candidate languages' probabilities. A clip whose text loops or compresses too well is decoded
-again with temperature fallback, and a clip Whisper judges to be non-speech is dropped.
+Clips of one language are decoded together in one batched beam search (``WindowDecoder``),
+sharing each clip's encoder pass with its language identification and word alignment.
+Language identification keeps only the candidate languages' probabilities. A clip whose text
+loops, compresses too well or has a low log-probability is decoded again with temperature
+fallback, and a clip Whisper judges to be non-speech is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import re
 import threading
@@ -25,6 +24,7 @@ import numpy as np
 from voxflow.engines.base import SAMPLE_RATE, Clip, Identified
 from voxflow.engines.batching import Batcher
 from voxflow.engines.models import resolve_model
+from voxflow.engines.whisper_decode import Decoded, Piece, WindowDecoder
 from voxflow.errors import ConfigError, EngineError, ModelError
 from voxflow.transcript import Segment, Word
 
@@ -38,9 +38,13 @@ FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 PAUSE_SPLIT = 1.0
 SENTENCE_PAUSE_SPLIT = 0.3
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
-# Audio left after the last recognised word that is decoded again (seconds, passes).
+PUNCTUATION = "\"'“¿([{-.。,，!！?？:：”)]}、 "  # not words, for the hallucination test
+# Decodes of one clip: the first, then continuations of an unfinished phrase or a tail.
+MAX_ROUNDS = 3
+# Audio after an unfinished phrase that is decoded again (less: the phrase is kept as it is).
+MIN_RESUME = 0.5
+# Audio left after the last recognised word that is decoded again if it sounds like speech.
 MIN_TAIL = 1.0
-TAIL_PASSES = 2
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class WhisperOptions:
     cpu_threads: int = 0  # 0: the machine's cores divided among the workers
     num_workers: int = 1  # parallel model calls
     beam_size: int = 5
-    batch_size: int = 8
+    batch_size: int = 8  # windows per model call on a GPU (a CPU gains nothing from batches)
     word_timestamps: bool = True
     hotwords: tuple[str, ...] = field(default_factory=tuple)
 
@@ -167,6 +171,18 @@ def has_speech_after(samples: np.ndarray, start: int, frame: int = 480) -> bool:
     return False
 
 
+def is_hallucination(words: Sequence[Word]) -> bool:
+    """Whisper's test for a segment it made up: its first eight words (punctuation aside) too
+    improbable (below 0.15), too short (under 133 ms) or too long (over 2 s) taken together."""
+    spoken = [w for w in words if w.word.strip(PUNCTUATION)][:8]
+    score = 0.0
+    for word in spoken:
+        duration = word.end - word.start
+        score += 1.0 if word.probability < 0.15 else 0.0
+        score += max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    return bool(spoken) and (score >= 3 or score + 0.01 >= len(spoken))
+
+
 def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     """Group words into phrases at long pauses, or at sentence ends followed by a short pause."""
     groups: list[list[Word]] = []
@@ -184,6 +200,29 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
+def _no_speech(first: Decoded) -> bool:
+    """Whisper's rule: the window is silence (or noise) it should not transcribe."""
+    return first.no_speech_prob > NO_SPEECH_PROB and first.avg_logprob < LOGPROB_FLOOR
+
+
+def _cut(clip: Clip, at: float) -> Clip:
+    """The clip from ``at`` seconds on."""
+    index = int(at * SAMPLE_RATE)
+    return Clip(clip.start + index / SAMPLE_RATE, clip.samples[index:])
+
+
+def _speech_tail(clip: Clip, pieces: Sequence[Piece]) -> Clip | None:
+    """What follows the last recognised word, when it is long and loud enough to be speech
+    that the decode skipped (Whisper sometimes ends its text early)."""
+    if not pieces:
+        return None
+    last = pieces[-1]
+    end = float(last.words[-1]["end"]) if last.words else last.end
+    if clip.duration - end < MIN_TAIL or not has_speech_after(clip.samples, int(end * SAMPLE_RATE)):
+        return None
+    return _cut(clip, end)
+
+
 class WhisperEngine:
     """faster-whisper behind voxflow's async engine protocol; model calls run in worker threads."""
 
@@ -193,15 +232,24 @@ class WhisperEngine:
         self.options = options or WhisperOptions()
         self.model = load_model(self.options)
         self.supported_languages: list[str] = list(self.model.supported_languages)
+        self.decoder = WindowDecoder(
+            self.model,
+            beam_size=self.options.beam_size,
+            hotwords=self.options.hotwords,
+            word_timestamps=self.options.word_timestamps,
+        )
         self._executor = ThreadPoolExecutor(
             max_workers=self.options.num_workers, thread_name_prefix="voxflow-whisper"
         )
-        # Clips from concurrent calls (several files at once) share batched model calls.
+        # Clips from concurrent calls (several files at once) share batched model calls on a
+        # GPU. On a CPU neither the encoder nor the beam search runs faster per window in a
+        # batch (benchmarks/bench_transcribe.py), so each call takes one window and the
+        # workers share the windows evenly.
         self._batcher = Batcher(
             self._run_batch,
             self._executor,
             workers=self.options.num_workers,
-            batch_size=self.options.batch_size,
+            batch_size=self.options.batch_size if self.model.model.device == "cuda" else 1,
         )
 
     # -- async protocol ------------------------------------------------------------------
@@ -216,13 +264,15 @@ class WhisperEngine:
         undecided = [i for i, lang in enumerate(languages) if lang is None]
         decided = await self.identify([clips[i] for i in undecided], []) if undecided else []
         found = dict(zip(undecided, decided, strict=True))
+        chosen = [lang or found[i].language for i, lang in enumerate(languages)]
+        idents = [found.get(i) for i in range(len(clips))]
         groups: dict[str, list[int]] = {}
-        for i, lang in enumerate(languages):
-            groups.setdefault(lang or found[i].language, []).append(i)
+        for i, lang in enumerate(chosen):
+            groups.setdefault(lang, []).append(i)
         results: list[list[Segment]] = [[] for _ in clips]
         outs = await asyncio.gather(
             *(
-                self._batcher.run(("recognize", lang), [(clips[i], found.get(i)) for i in idx])
+                self._batcher.run(("recognize", lang), [(clips[i], idents[i]) for i in idx])
                 for lang, idx in groups.items()
             )
         )
@@ -232,7 +282,7 @@ class WhisperEngine:
         return results
 
     def _run_batch(self, key: Any, items: list[Any]) -> list[Any]:
-        """One batched model call for the batcher (in a worker thread)."""
+        """One model call for the batcher (in a worker thread)."""
         kind, arg = key
         if kind == "identify":
             return self.identify_sync(items, list(arg))
@@ -244,30 +294,17 @@ class WhisperEngine:
     # -- blocking work, run in the worker threads -------------------------------------------
     def identify_sync(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
         """Language of each clip among the candidates (all Whisper languages when empty)."""
-        from faster_whisper.audio import pad_or_trim
-
         if not clips:
             return []
-        model = self.model
-        if not model.model.is_multilingual:
+        if not self.model.model.is_multilingual:
             return [Identified("en", 1.0, {"en": 1.0}) for _ in clips]
-        n_samples = model.feature_extractor.n_samples
-        features = np.stack(
-            [
-                pad_or_trim(model.feature_extractor(clip.samples[:n_samples])[..., :-1])
-                for clip in clips
-            ]
-        )
         try:
-            encoded = model.encode(features)
-            results = model.model.detect_language(encoded)
+            rankings = self.decoder.detect([clip.samples for clip in clips])
         except Exception as exc:
             raise EngineError(f"language identification failed: {exc}") from None
-        allowed = set(candidates)
         identified = []
-        for ranking in results:
-            probs = {token[2:-2]: float(p) for token, p in ranking}
-            if allowed:
+        for probs in rankings:
+            if candidates:
                 probs = {code: probs.get(code, 0.0) for code in candidates}
             total = sum(probs.values()) or 1.0
             probs = {code: p / total for code, p in probs.items()}
@@ -299,120 +336,90 @@ class WhisperEngine:
                     results[i] = segs
         return results
 
-    def _recognize_group(
-        self,
-        clips: Sequence[Clip],
-        language: str,
-        idents: Sequence[Identified | None],
-        depth: int = 0,
-    ) -> list[list[Segment]]:
-        from faster_whisper import BatchedInferencePipeline
-
-        opts = self.options
-        # One array holding the clips back to back; clip boundaries are exact sample indices
-        # (half a sample is added because faster-whisper truncates seconds * rate).
-        bounds = np.cumsum([0] + [len(c.samples) for c in clips])
-        audio = np.concatenate([c.samples for c in clips]).astype(np.float32, copy=False)
-        stamps = [
-            {"start": (a + 0.5) / SAMPLE_RATE, "end": (b + 0.5) / SAMPLE_RATE}
-            for a, b in itertools.pairwise(bounds)
-        ]
-        pipeline = BatchedInferencePipeline(self.model)
+    def _decode(self, windows: Sequence[np.ndarray], language: str) -> list[Decoded]:
         try:
-            segments, _info = pipeline.transcribe(
-                audio,
-                language=language,
-                clip_timestamps=stamps,
-                batch_size=len(clips),
-                beam_size=opts.beam_size,
-                word_timestamps=opts.word_timestamps,
-                vad_filter=False,
-                without_timestamps=True,
-                hotwords=" ".join(opts.hotwords) or None,
-            )
-            raw = list(segments)
+            return self.decoder.decode(windows, language)
         except Exception as exc:
             raise EngineError(f"Whisper inference failed: {exc}") from None
-        frames_per_second = self.model.frames_per_second
-        # faster-whisper marks each result with its window's offset in frames, computed from
-        # the sample index it cut at; the same arithmetic maps results back to clips.
-        seek_to_clip = {
-            int(int(s["start"] * SAMPLE_RATE) / SAMPLE_RATE * frames_per_second): i
-            for i, s in enumerate(stamps)
-        }
-        per_clip: list[list[Any]] = [[] for _ in clips]
-        for seg in raw:
-            index = seek_to_clip.get(seg.seek)
-            if index is None:  # fall back to the clip whose span holds the segment start
-                at = (seg.start + 0.0005) * SAMPLE_RATE  # starts are rounded to the millisecond
-                index = int(np.searchsorted(bounds, at, side="right")) - 1
-            per_clip[min(max(index, 0), len(clips) - 1)].append(seg)
-        out = []
-        for i, clip in enumerate(clips):
-            offset = clip.start - float(bounds[i]) / SAMPLE_RATE
-            out.append(self._finish_clip(clip, per_clip[i], offset, language, idents[i]))
-        if depth < TAIL_PASSES:
-            self._recover_tails(clips, out, language, idents, depth)
-        return out
 
-    def _recover_tails(
-        self,
-        clips: Sequence[Clip],
-        out: list[list[Segment]],
-        language: str,
-        idents: Sequence[Identified | None],
-        depth: int,
-    ) -> None:
-        """Decode again what follows the last recognised word when it still sounds like speech.
-
-        A batched decode has no second pass over its window: when Whisper ends its text early,
-        the rest of the clip would be lost. The tail is decoded as a clip of its own.
-        """
-        tails: list[tuple[int, Clip]] = []
-        for i, (clip, segs) in enumerate(zip(clips, out, strict=True)):
-            if not segs or clip.end - segs[-1].end < MIN_TAIL:
-                continue
-            cut = int((segs[-1].end - clip.start) * SAMPLE_RATE)
-            if has_speech_after(clip.samples, cut):
-                tails.append((i, Clip(clip.start + cut / SAMPLE_RATE, clip.samples[cut:])))
-        if not tails:
-            return
-        more = self._recognize_group(
-            [t for _, t in tails], language, [idents[i] for i, _ in tails], depth + 1
-        )
-        for (i, _), segs in zip(tails, more, strict=True):
-            out[i].extend(segs)
+    def _recognize_group(
+        self, clips: Sequence[Clip], language: str, idents: Sequence[Identified | None]
+    ) -> list[list[Segment]]:
+        """Decode clips of one language together. A clip whose last phrase was left
+        unfinished is decoded on from that phrase's start (as sequential Whisper seeks), and
+        one whose text ends early while speech goes on has that tail decoded; these follow-ups
+        from all clips share the next batched round."""
+        placed: list[list[tuple[float, Piece]]] = [[] for _ in clips]  # (clip start, piece)
+        pending = list(enumerate(clips))
+        firsts = self._decode([c.samples for c in clips], language)
+        decoded = firsts
+        for round_ in range(1, MAX_ROUNDS + 1):
+            last = round_ == MAX_ROUNDS
+            follow: list[tuple[int, Clip]] = []
+            for (i, clip), result in zip(pending, decoded, strict=True):
+                then: Clip | None = None
+                kept = result.pieces
+                if (
+                    not last
+                    and result.resume is not None
+                    and (clip.duration - result.resume >= MIN_RESUME)
+                ):
+                    then = _cut(clip, result.resume)
+                else:
+                    kept = kept + ([result.unfinished] if result.unfinished else [])
+                    then = None if last else _speech_tail(clip, kept)
+                placed[i].extend((clip.start, piece) for piece in kept)
+                if then is not None:
+                    follow.append((i, then))
+            pending = follow
+            if not pending:
+                break
+            decoded = self._decode([c.samples for _, c in pending], language)
+        return [
+            self._finish_clip(clip, placed[i], first, language, idents[i])
+            for i, (clip, first) in enumerate(zip(clips, firsts, strict=True))
+        ]
 
     def _finish_clip(
         self,
         clip: Clip,
-        raw: list[Any],
-        offset: float,
+        placed: list[tuple[float, Piece]],
+        first: Decoded,
         language: str,
         ident: Identified | None,
     ) -> list[Segment]:
-        text = "".join(s.text for s in raw).strip()
+        text = "".join(piece.text for _, piece in placed).strip()
         if not text:
             return []
-        if all(s.no_speech_prob > NO_SPEECH_PROB and s.avg_logprob < LOGPROB_FLOOR for s in raw):
+        if _no_speech(first):
             return []  # Whisper itself says this is not speech
+        confidence = ident.confidence if ident else None
         words = [
             Word(
-                start=round(float(w.start) + offset, 3),
-                end=round(float(w.end) + offset, 3),
-                word=w.word,
-                probability=round(float(w.probability), 4),
+                start=round(at + float(w["start"]), 3),
+                end=round(at + float(w["end"]), 3),
+                word=w["word"],
+                probability=round(float(w["probability"]), 4),
             )
-            for s in raw
-            for w in (s.words or ())
+            for at, piece in placed
+            for w in piece.words
         ]
-        if is_looping(text):
+        if is_looping(text) or first.avg_logprob < LOGPROB_FLOOR:
+            # Whisper's own fallback: decode again with beam search and rising temperature.
             text, words = self._redecode(clip, language)
             if not text:
                 return []
-        confidence = ident.confidence if ident else None
+            if not words:
+                return [Segment(clip.start, clip.end, text, language, confidence)]
         if not words:
-            return [Segment(clip.start, clip.end, text, language, confidence)]
+            return [
+                Segment(round(at + p.start, 3), round(at + p.end, 3), p.text.strip(), language,
+                        confidence)
+                for at, p in placed
+                if p.text.strip()
+            ]  # fmt: skip
+        if is_hallucination(words):
+            return []  # a clip cut from silence holds nothing but a made-up phrase
         return [
             Segment(
                 start=group[0].start,

@@ -1,0 +1,257 @@
+"""Batched Whisper decoding on CTranslate2: one encoder pass per window, shared by language
+identification, timestamped beam search and word alignment.
+
+faster-whisper's pipelines run the encoder again for each of those steps. On a CPU the encoder
+is most of the cost of a short window (and batching does not make it cheaper there), so voxflow
+encodes a window once and keeps the result in a small cache, keyed by the audio's digest, until
+the window is decoded. Decoding is in Whisper's timestamp mode, as the sequential
+``WhisperModel.transcribe`` decodes; a window whose last phrase is left unfinished reports where
+to continue, as the sequential decoder seeks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# faster-whisper's defaults: punctuation joined to the neighbouring word in word timings.
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp Whisper may emit in a window
+CACHE_WINDOWS = 32  # encoder outputs kept (about 3 MB each for the base model)
+
+
+@dataclass
+class Piece:
+    """Text between two timestamps of a window, times in seconds from the window's start."""
+
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    words: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Decoded:
+    """One window's decode: its finished pieces, and where the audio must be decoded again
+    (``resume``, seconds into the window) when the last phrase was left unfinished; that
+    phrase is kept in ``unfinished`` for when the caller does not go on."""
+
+    pieces: list[Piece]
+    resume: float | None
+    unfinished: Piece | None
+    avg_logprob: float
+    no_speech_prob: float
+
+
+def split_at_timestamps(
+    tokens: Sequence[int], timestamp_begin: int, precision: float, duration: float
+) -> tuple[list[tuple[float, float, list[int]]], float | None, list[int]]:
+    """Whisper's reading of a timestamped decode: ``(start, end, text tokens)`` per phrase;
+    the time to resume from when the output stops inside a phrase (else None), and the tokens
+    of that unfinished phrase (its opening timestamp included)."""
+    is_time = [t >= timestamp_begin for t in tokens]
+    pairs = [i for i in range(1, len(tokens)) if is_time[i] and is_time[i - 1]]
+    single_ending = len(tokens) >= 2 and is_time[-1] and not is_time[-2]
+
+    def seconds(token: int) -> float:
+        return (token - timestamp_begin) * precision
+
+    def text(part: Sequence[int]) -> list[int]:
+        return [t for t in part if t < timestamp_begin]
+
+    if not pairs:  # one phrase: to its last timestamp, else to the end of the window
+        stamps = [t for t in tokens if t > timestamp_begin]
+        end = seconds(stamps[-1]) if stamps else duration
+        start = seconds(tokens[0]) if tokens and is_time[0] else 0.0
+        return [(start, end, text(tokens))], None, []
+    cuts = [*pairs, len(tokens)] if single_ending else pairs
+    phrases, last = [], 0
+    for cut in cuts:
+        part = tokens[last:cut]
+        phrases.append((seconds(part[0]), seconds(part[-1]), text(part)))
+        last = cut
+    if single_ending:
+        return phrases, None, []
+    return phrases, seconds(tokens[last - 1]), list(tokens[last:])
+
+
+class WindowDecoder:
+    """Encodes, identifies and decodes windows of at most 30 s with one faster-whisper model.
+
+    Thread-safe: the model's workers may call it from several threads at once.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        beam_size: int = 5,
+        hotwords: Sequence[str] = (),
+        word_timestamps: bool = True,
+    ) -> None:
+        self.model = model
+        self.beam_size = beam_size
+        self.hotwords = " ".join(hotwords) or None
+        self.word_timestamps = word_timestamps
+        self._cache: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._tokenizers: dict[str, Any] = {}
+        # A GPU encodes a batch at the cost of one window; a CPU gains nothing from batching.
+        self._encode_batch = 1 if model.model.device == "cpu" else 16
+
+    # -- encoder ---------------------------------------------------------------------------
+    def _features(self, samples: np.ndarray) -> np.ndarray:
+        """The window's log-Mel features, padded to 30 s as faster-whisper pads them."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self.model.feature_extractor
+        return pad_or_trim(extractor(samples[: extractor.n_samples])[..., :-1])
+
+    def encode(self, windows: Sequence[np.ndarray], *, keep: bool = True) -> list[np.ndarray]:
+        """Encoder outputs of the windows: from the cache, else computed (and cached if
+        ``keep``; a cached output used without ``keep`` is dropped, its window being done)."""
+        import ctranslate2
+
+        keys = [(len(w), hashlib.blake2b(w.tobytes(), digest_size=16).digest()) for w in windows]
+        out: list[np.ndarray | None] = []
+        with self._lock:
+            for key in keys:
+                found = self._cache.get(key) if keep else self._cache.pop(key, None)
+                if found is not None and keep:
+                    self._cache.move_to_end(key)
+                out.append(found)
+        missing = [i for i, found in enumerate(out) if found is None]
+        for at in range(0, len(missing), self._encode_batch):
+            chunk = missing[at : at + self._encode_batch]
+            features = np.stack([self._features(windows[i]) for i in chunk])
+            encoded = self.model.model.encode(
+                ctranslate2.StorageView.from_array(features), to_cpu=True
+            )
+            for i, array in zip(chunk, np.array(encoded), strict=True):
+                out[i] = array
+        if keep:
+            with self._lock:
+                for i in missing:
+                    self._cache[keys[i]] = out[i]  # type: ignore[assignment]
+                while len(self._cache) > CACHE_WINDOWS:
+                    self._cache.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _batch(encoded: Sequence[np.ndarray]) -> Any:
+        import ctranslate2
+
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(encoded)))
+
+    # -- language identification -----------------------------------------------------------
+    def detect(self, windows: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """Every language's probability per window, by Whisper code. The encoder outputs stay
+        cached for the decode that usually follows."""
+        ranked = self.model.model.detect_language(self._batch(self.encode(windows)))
+        return [{token[2:-2]: float(p) for token, p in ranking} for ranking in ranked]
+
+    # -- decoding --------------------------------------------------------------------------
+    def _tokenizer(self, language: str) -> Any:
+        """faster-whisper's tokenizer for transcribing ``language`` (one per language)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        found = self._tokenizers.get(language)
+        if found is None:
+            multilingual = self.model.model.is_multilingual
+            found = Tokenizer(self.model.hf_tokenizer, multilingual, "transcribe", language)
+            self._tokenizers[language] = found
+        return found
+
+    def decode(self, windows: Sequence[np.ndarray], language: str) -> list[Decoded]:
+        """Beam-search each window in timestamp mode, in one batch; then align words if asked
+        for. Each window's encoder output is taken from the cache (and dropped from it), or
+        computed."""
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        model = self.model
+        tokenizer = self._tokenizer(language)
+        encoded = self.encode(windows, keep=False)
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=False, hotwords=self.hotwords)
+        results = model.model.generate(
+            self._batch(encoded),
+            [list(prompt) for _ in windows],
+            beam_size=self.beam_size,
+            max_length=model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP / model.time_precision),
+        )
+        decoded = []
+        for window, result in zip(windows, results, strict=True):
+            tokens = result.sequences_ids[0]
+            duration = len(window) / model.feature_extractor.sampling_rate
+            phrases, resume, rest = split_at_timestamps(
+                tokens, tokenizer.timestamp_begin, model.time_precision, duration
+            )
+            pieces = [Piece(a, b, tokenizer.decode(part), part) for a, b, part in phrases if part]
+            said = [t for t in rest if t < tokenizer.timestamp_begin]
+            unfinished = Piece(resume, duration, tokenizer.decode(said), said) if said else None
+            decoded.append(
+                Decoded(
+                    pieces=pieces,
+                    resume=resume,
+                    unfinished=unfinished,
+                    avg_logprob=result.scores[0] * len(tokens) / (len(tokens) + 1),
+                    no_speech_prob=result.no_speech_prob,
+                )
+            )
+        if self.word_timestamps:
+            self._align(windows, encoded, decoded, tokenizer)
+        return decoded
+
+    def _align(
+        self,
+        windows: Sequence[np.ndarray],
+        encoded: Sequence[np.ndarray],
+        decoded: Sequence[Decoded],
+        tokenizer: Any,
+    ) -> None:
+        """Word timings for every piece (the unfinished one included), from the cross-attention
+        alignment faster-whisper computes; one batched call."""
+        model = self.model
+        chosen = [i for i, d in enumerate(decoded) if any(p.tokens for p in self._all_pieces(d))]
+        if not chosen:
+            return
+        groups = [
+            [
+                {"tokens": p.tokens, "start": p.start, "end": p.end, "seek": 0}
+                for p in self._all_pieces(decoded[i])
+            ]
+            for i in chosen
+        ]
+        extractor = model.feature_extractor
+        frames = [
+            min(extractor.nb_max_frames, -(-len(windows[i]) // extractor.hop_length))
+            for i in chosen
+        ]
+        model.add_word_timestamps(
+            groups,
+            tokenizer,
+            self._batch([encoded[i] for i in chosen]),
+            frames,
+            PREPEND_PUNCTUATIONS,
+            APPEND_PUNCTUATIONS,
+            0.0,
+        )
+        for i, group in zip(chosen, groups, strict=True):
+            for piece, aligned in zip(self._all_pieces(decoded[i]), group, strict=True):
+                piece.words = aligned.get("words", [])
+
+    @staticmethod
+    def _all_pieces(decoded: Decoded) -> list[Piece]:
+        return decoded.pieces + ([decoded.unfinished] if decoded.unfinished else [])
