@@ -200,11 +200,6 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
-def _no_speech(first: Decoded) -> bool:
-    """Whisper's rule: the window is silence (or noise) it should not transcribe."""
-    return first.no_speech_prob > NO_SPEECH_PROB and first.avg_logprob < LOGPROB_FLOOR
-
-
 def _cut(clip: Clip, at: float) -> Clip:
     """The clip from ``at`` seconds on."""
     index = int(at * SAMPLE_RATE)
@@ -388,10 +383,12 @@ class WhisperEngine:
         language: str,
         ident: Identified | None,
     ) -> list[Segment]:
+        """A clip's segments from its decoded pieces, by Whisper's rules: none for silence or a
+        made-up phrase, a fallback decode for a loop or an improbable text."""
         text = "".join(piece.text for _, piece in placed).strip()
         if not text:
             return []
-        if _no_speech(first):
+        if first.no_speech_prob > NO_SPEECH_PROB and first.avg_logprob < LOGPROB_FLOOR:
             return []  # Whisper itself says this is not speech
         confidence = ident.confidence if ident else None
         words = [
@@ -433,7 +430,8 @@ class WhisperEngine:
         ]
 
     def _redecode(self, clip: Clip, language: str) -> tuple[str, list[Word]]:
-        """Decode a looping clip again, sequentially, with beam search and temperature fallback."""
+        """Decode a clip again (its text looped or was improbable), sequentially, with beam
+        search and temperature fallback."""
         segments, _ = self.model.transcribe(
             clip.samples,
             language=language,
