@@ -147,6 +147,7 @@ class WindowDecoder:
 
     @staticmethod
     def _batch(encoded: Sequence[np.ndarray]) -> Any:
+        """Encoder outputs stacked into one CTranslate2 batch."""
         import ctranslate2
 
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(encoded)))
@@ -254,4 +255,5 @@ class WindowDecoder:
 
     @staticmethod
     def _all_pieces(decoded: Decoded) -> list[Piece]:
+        """The finished pieces and the unfinished one, if any."""
         return decoded.pieces + ([decoded.unfinished] if decoded.unfinished else [])
