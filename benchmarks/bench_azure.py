@@ -26,14 +26,13 @@ import math
 import os
 import re
 import resource
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_server  # noqa: E402  (a sibling script, found through the path above)
 
 
 # -- the server process ---------------------------------------------------------------------------
@@ -77,27 +76,17 @@ def serve(recognition: str, workers: int) -> None:
     asyncio.run(run_server(config, engine=engine, ready=ready))  # type: ignore[arg-type]
 
 
-class Server:
+class Server(bench_server.Server):
     """``bench_azure.py --serve`` in a subprocess."""
 
     def __init__(self, recognition: str, workers: int) -> None:
         cmd = [sys.executable, __file__, "--serve", recognition, "--workers", str(workers)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        match = re.search(r"listening on (ws://\S+)", line)
-        if not match:
-            self.proc.kill()
-            raise SystemExit(f"the speech server did not start: {line!r}")
-        self.url = match.group(1)
+        super().__init__([], cmd)
 
     def cpu(self) -> float:
         """CPU seconds the server has used (user + system)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
 
 
 # -- the client --------------------------------------------------------------------------------

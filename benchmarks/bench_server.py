@@ -58,16 +58,17 @@ def _rss_mib(pid: int) -> tuple[float, float]:
 
 
 class Server:
-    """``voxflow serve`` in a subprocess."""
+    """A speech server in a subprocess (``cmd``; by default ``voxflow serve``) that prints
+    ``listening on URL`` once it listens."""
 
-    def __init__(self, extra: list[str]) -> None:
-        cmd = [sys.executable, "-c", SERVE, "serve", "--port", "0", *extra]
+    def __init__(self, extra: list[str], cmd: list[str] | None = None) -> None:
+        cmd = cmd or [sys.executable, "-c", SERVE, "serve", "--port", "0", *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         match = re.search(r"listening on (ws://\S+)", line)
         if not match:
             self.proc.kill()
-            raise SystemExit(f"voxflow serve did not start: {line!r}")
+            raise SystemExit(f"the speech server did not start: {line!r}")
         self.url = match.group(1)
 
     def stop(self) -> None:

@@ -105,7 +105,7 @@ class WindowDecoder:
         self._lock = threading.Lock()
         self._tokenizers: dict[str, Any] = {}
         # A GPU encodes a batch at the cost of one window; a CPU gains nothing from batching.
-        self._encode_batch = 1 if model.model.device == "cpu" else 16
+        self._batched = model.model.device != "cpu"
 
     # -- encoder ---------------------------------------------------------------------------
     def _features(self, samples: np.ndarray) -> np.ndarray:
@@ -129,8 +129,9 @@ class WindowDecoder:
                     self._cache.move_to_end(key)
                 out.append(found)
         missing = [i for i, found in enumerate(out) if found is None]
-        for at in range(0, len(missing), self._encode_batch):
-            chunk = missing[at : at + self._encode_batch]
+        step = max(1, len(missing)) if self._batched else 1
+        for at in range(0, len(missing), step):
+            chunk = missing[at : at + step]
             features = np.stack([self._features(windows[i]) for i in chunk])
             encoded = self.model.model.encode(
                 ctranslate2.StorageView.from_array(features), to_cpu=True
