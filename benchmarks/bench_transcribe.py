@@ -2,13 +2,16 @@
 
 Usage:
     python benchmarks/bench_transcribe.py [--minutes 10] [--files 50] [--threads 2]
+                                          [--min-window 20]
 
 Builds (once, into benchmarks/.data) a long recording of real speech by joining the corpus
 clips of ../shared/corpus with pauses, and a set of short files; then, for each workload, runs
 the baseline (``WhisperModel.transcribe`` with its defaults, file after file) and voxflow
 (``voxflow.transcribe_many``), each in its own subprocess so that peak memory is measured
-separately. Prints a markdown table of audio-seconds per wall-second, the ratio, WER and peak
-RSS.
+separately; with ``--min-window`` a third run has voxflow encode short windows shortened.
+Prints a markdown table of audio-seconds per wall-second, the ratio, WER (with the simple
+normalisation below, and with Whisper's English normaliser, which also counts "gonna" as
+"going to"), and peak RSS. Needs ``pip install -e '.[bench]'``.
 """
 
 from __future__ import annotations
@@ -97,7 +100,9 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text)).strip()
 
 
-def run_one(kind: str, paths: list[str], threads: int) -> dict[str, object]:
+def run_one(
+    kind: str, paths: list[str], threads: int, min_window: float | None = None
+) -> dict[str, object]:
     """Transcribe ``paths`` with one system; return texts, wall time and peak RSS."""
     import asyncio
 
@@ -120,7 +125,8 @@ def run_one(kind: str, paths: list[str], threads: int) -> dict[str, object]:
         from voxflow.pipeline import transcribe_many
 
         engine = WhisperEngine(WhisperOptions(model=model_dir, cpu_threads=threads // 2 or 1,
-                                              num_workers=2 if threads > 1 else 1))
+                                              num_workers=2 if threads > 1 else 1,
+                                              min_window=min_window))
         load = time.perf_counter() - started
         started = time.perf_counter()
 
@@ -137,8 +143,12 @@ def run_one(kind: str, paths: list[str], threads: int) -> dict[str, object]:
     return {"texts": texts, "wall": wall, "load": load, "peak_mb": peak_mb}
 
 
-def measure(kind: str, paths: list[Path], threads: int) -> dict[str, object]:
+def measure(
+    kind: str, paths: list[Path], threads: int, min_window: float | None = None
+) -> dict[str, object]:
     cmd = [sys.executable, __file__, "--worker", kind, "--threads", str(threads)]
+    if min_window is not None:
+        cmd += ["--min-window", str(min_window)]
     cmd += [str(p) for p in paths]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -149,33 +159,42 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--min-window", type=float, help="also run voxflow with this min_window")
     parser.add_argument("--worker", choices=("baseline", "voxflow"))
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_one(args.worker, args.paths, args.threads)))
+        print(json.dumps(run_one(args.worker, args.paths, args.threads, args.min_window)))
         return
     if not (CORPUS / "manifest.tsv").exists():
         sys.exit(f"needs the real recordings in {CORPUS}")
     import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
 
+    whisper_norm = EnglishTextNormalizer()
     long_path, long_ref, short_paths, short_refs = build(args.minutes, args.files)
     workloads = [
         (f"{args.minutes:g} min of speech, one file", [long_path], [long_ref]),
         (f"{args.files} short files", short_paths, short_refs),
     ]
-    print("| workload | system | audio s / wall s | ratio | WER | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | system | audio s / wall s | ratio | WER | WER (Whisper norm.) | "
+          "peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for title, paths, refs in workloads:
         audio_s = sum(len(_read(p)) for p in paths) / RATE
-        base = measure("baseline", paths, args.threads)
-        ours = measure("voxflow", paths, args.threads)
-        ref_text = [_normalise(" ".join(refs))]
-        for name, res in (("faster-whisper defaults", base), ("voxflow", ours)):
+        runs = [("faster-whisper defaults", measure("baseline", paths, args.threads)),
+                ("voxflow", measure("voxflow", paths, args.threads))]
+        if args.min_window is not None:
+            runs.append((f"voxflow, min_window {args.min_window:g} s",
+                         measure("voxflow", paths, args.threads, args.min_window)))
+        ref = " ".join(refs)
+        for name, res in runs:
             speed = audio_s / float(res["wall"])
-            ratio = float(base["wall"]) / float(res["wall"])
-            wer = jiwer.wer(ref_text, [_normalise(" ".join(res["texts"]))])
-            print(f"| {title} | {name} | {speed:.1f} | {ratio:.2f}× | {wer:.3f} | "
+            ratio = float(runs[0][1]["wall"]) / float(res["wall"])
+            said = " ".join(res["texts"])
+            wer = jiwer.wer(_normalise(ref), _normalise(said))
+            wer_w = jiwer.wer(whisper_norm(ref), whisper_norm(said))
+            print(f"| {title} | {name} | {speed:.1f} | {ratio:.2f}× | {wer:.3f} | {wer_w:.3f} | "
                   f"{float(res['peak_mb']):.0f} |", flush=True)
 
 

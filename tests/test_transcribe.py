@@ -168,6 +168,22 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
     assert segments[-1].end <= clip.end
 
 
+def test_a_piece_of_bare_punctuation_is_not_a_phrase(engine) -> None:
+    """Whisper sometimes closes a window with a piece holding only "."; it must not become a
+    segment of its own (the server would send it to the SDK as a recognised phrase)."""
+    from voxflow.engines.whisper_decode import Decoded, Piece
+
+    clip = Clip(5.0, np.zeros(3 * RATE, dtype=np.float32))
+    said = [("What's", 0.0, 0.3), (" the", 0.3, 0.4), (" weather", 0.4, 0.7), (" like?", 0.7, 1.0)]
+    words = [{"word": w, "start": a, "end": b, "probability": 0.9} for w, a, b in said]
+    question = Piece(0.0, 1.0, " What's the weather like?", [], words)
+    dot = Piece(1.0, 1.6, ".", [], [{"word": ".", "start": 1.1, "end": 1.6, "probability": 0.4}])
+    first = Decoded([question, dot], None, None, avg_logprob=-0.2, no_speech_prob=0.01)
+    (segment,) = engine._finish_clip(clip, [(5.0, question), (5.0, dot)], first, "en", None)
+    assert segment.text == "What's the weather like?"
+    assert (segment.start, segment.end) == (5.0, 6.0)
+
+
 def test_batched_clips_keep_their_own_text(corpus: Path, engine) -> None:
     """Clips recognised in one batch (and from concurrent calls) get exactly their own text."""
     paths = [p for p, lang, _ in _manifest(corpus) if p.startswith("librivox/")]
@@ -201,6 +217,7 @@ class _CountingEncoder:
 
     def encode(self, features, **kwargs):
         self.encoded += features.shape[0]
+        self.frames = features.shape[2]
         return self._model.encode(features, **kwargs)
 
 
@@ -218,3 +235,54 @@ def test_a_window_is_encoded_once_for_identification_and_decoding(corpus: Path, 
     assert ident.language == "es"
     assert "luna" in " ".join(s.text for s in segments).lower()
     assert spy.encoded == 1
+
+
+def test_min_window_encodes_a_short_clip_in_a_shorter_window(corpus: Path, engine) -> None:
+    """With ``min_window`` a 6 s clip is encoded as 20 s of features, not 30 s, and is still
+    identified and transcribed; the default engine keeps Whisper's 30 s."""
+    from voxflow.server.turn import engine_variant
+
+    clip = Clip(0.0, _read_wav(corpus / "azure-samples/es-mx.wav") * np.float32(0.8))
+    short = engine_variant(engine, min_window=20.0)
+    spy = _CountingEncoder(engine.model.model)
+    engine.model.model = spy
+    try:
+        (ident,) = short.identify_sync([clip], ["en", "es"])
+        (segments,) = short.recognize_sync([clip], [ident.language])
+        shortened = spy.frames
+        engine.identify_sync([clip], ["en", "es"])
+    finally:
+        engine.model.model = spy._model
+    assert (shortened, spy.frames) == (2000, 3000)
+    assert ident.language == "es"
+    text = " ".join(s.text for s in segments).lower()
+    assert "distancia" in text and "luna" in text
+
+
+def test_an_engine_variant_decodes_with_its_own_options(corpus: Path, engine) -> None:
+    """Clips queued by a variant (as ``voxflow serve`` makes for partial results) are decoded
+    with the variant's options, though the batched model calls run on shared workers."""
+    from voxflow.server.turn import engine_variant
+
+    clip = Clip(0.0, _read_wav(corpus / "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"))
+    plain = engine_variant(engine, word_timestamps=False, beam_size=1)
+
+    async def both() -> list:
+        return await asyncio.gather(
+            engine.recognize([clip], ["en"]), plain.recognize([clip], ["en"])
+        )
+
+    (worded,), (bare,) = asyncio.run(both())
+    assert worded and all(s.words for s in worded)
+    assert bare and not any(s.words for s in bare)
+    assert "young man" in _normalise(" ".join(s.text for s in bare))
+
+
+def test_engine_variants_keep_a_bounded_number_of_decoders(engine) -> None:
+    """A server that meets many phrase lists keeps at most MAX_DECODERS decoders alive."""
+    from voxflow.engines.whisper import MAX_DECODERS
+    from voxflow.server.turn import engine_variant
+
+    variants = [engine_variant(engine, hotwords=(f"Name{i}",)) for i in range(MAX_DECODERS + 4)]
+    assert [v.decoder.hotwords for v in variants] == [f"Name{i}" for i in range(len(variants))]
+    assert len(engine._decoders) == MAX_DECODERS

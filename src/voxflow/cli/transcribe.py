@@ -70,6 +70,14 @@ def transcribe(
     word_timestamps: Annotated[
         bool, typer.Option(help="Word times and probabilities in the output.")
     ] = True,
+    min_window: Annotated[
+        float | None,
+        typer.Option(
+            help="Encode segments shorter than 30 s in a window of this many seconds (at "
+            "least their length + 1 s) instead of Whisper's 30 s: faster on short clips, at "
+            "some risk to accuracy (docs/benchmarks.md)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     overwrite: Annotated[
         bool, typer.Option(help="Replace existing output files, even ones voxflow did not write.")
@@ -160,6 +168,8 @@ def transcribe(
         "word_timestamps": word_timestamps, "formats": sorted(fmts),
         "transcribe": dataclasses.asdict(options),
     }  # fmt: skip
+    if min_window is not None:  # only when set: earlier jobs' outputs stay current
+        settings["min_window"] = min_window
     batch = BatchOptions(
         formats=tuple(fmts), out_dir=None if to_stdout else Path(output), overwrite=overwrite,
         concurrency=concurrency, timeout=timeout, max_duration=max_duration,
@@ -180,6 +190,7 @@ def transcribe(
             }  # fmt: skip
         else:
             engine_options = {"beam_size": beam_size, "batch_size": batch_size}
+            engine_options["min_window"] = min_window
             engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
             engine_options["hotwords"] = tuple(phrase or ())
             # Inference threads: one model worker per concurrently transcribed file, up to two.

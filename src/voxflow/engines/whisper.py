@@ -38,13 +38,14 @@ FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 PAUSE_SPLIT = 1.0
 SENTENCE_PAUSE_SPLIT = 0.3
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
-PUNCTUATION = "\"'“¿([{-.。,，!！?？:：”)]}、 "  # not words, for the hallucination test
+PUNCTUATION = "\"'“¿([{-.。,，!！?？:：”)]}、 "  # not words (a phrase of these alone is dropped)
 # Decodes of one clip: the first, then continuations of an unfinished phrase or a tail.
 MAX_ROUNDS = 3
 # Audio after an unfinished phrase that is decoded again (less: the phrase is kept as it is).
 MIN_RESUME = 0.5
 # Audio left after the last recognised word that is decoded again if it sounds like speech.
 MIN_TAIL = 1.0
+MAX_DECODERS = 8  # decoders kept for engine variants (each option set has its own)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class WhisperOptions:
     batch_size: int = 8  # windows per model call on a GPU (a CPU gains nothing from batches)
     word_timestamps: bool = True
     hotwords: tuple[str, ...] = field(default_factory=tuple)
+    # Seconds: windows shorter than 30 s are encoded at this length (or their own plus 1 s)
+    # instead of Whisper's 30 s; faster on short clips, outside the model's training. None: 30 s.
+    min_window: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_window is not None and not 0 < self.min_window <= 30:
+            raise ConfigError(f"min_window must be in (0, 30] seconds, not {self.min_window}")
 
 
 _models: dict[tuple[Any, ...], Any] = {}
@@ -227,12 +235,8 @@ class WhisperEngine:
         self.options = options or WhisperOptions()
         self.model = load_model(self.options)
         self.supported_languages: list[str] = list(self.model.supported_languages)
-        self.decoder = WindowDecoder(
-            self.model,
-            beam_size=self.options.beam_size,
-            hotwords=self.options.hotwords,
-            word_timestamps=self.options.word_timestamps,
-        )
+        self._decoders: dict[tuple[Any, ...], WindowDecoder] = {}  # shared by engine variants
+        self._decoders_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
             max_workers=self.options.num_workers, thread_name_prefix="voxflow-whisper"
         )
@@ -247,9 +251,30 @@ class WhisperEngine:
             batch_size=self.options.batch_size if self.model.model.device == "cuda" else 1,
         )
 
+    @property
+    def decoder(self) -> WindowDecoder:
+        """The window decoder for this engine's options. Variants of the engine (copies with
+        other options, as ``voxflow serve`` makes) share the model but not the decoder."""
+        o = self.options
+        key = (o.beam_size, o.hotwords, o.word_timestamps, o.min_window)
+        with self._decoders_lock:  # worker threads ask for it too
+            found = self._decoders.get(key)
+            if found is None:
+                if len(self._decoders) >= MAX_DECODERS:  # e.g. a server's many phrase lists
+                    del self._decoders[next(iter(self._decoders))]
+                found = self._decoders[key] = WindowDecoder(
+                    self.model,
+                    beam_size=o.beam_size,
+                    hotwords=o.hotwords,
+                    word_timestamps=o.word_timestamps,
+                    min_window=o.min_window,
+                )
+            return found
+
     # -- async protocol ------------------------------------------------------------------
+    # Batch keys carry the engine itself: a variant's clips are decoded with its own options.
     async def identify(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
-        return await self._batcher.run(("identify", tuple(candidates)), list(clips))
+        return await self._batcher.run(("identify", tuple(candidates), self), list(clips))
 
     async def recognize(
         self, clips: Sequence[Clip], languages: Sequence[str | None]
@@ -267,7 +292,7 @@ class WhisperEngine:
         results: list[list[Segment]] = [[] for _ in clips]
         outs = await asyncio.gather(
             *(
-                self._batcher.run(("recognize", lang), [(clips[i], idents[i]) for i in idx])
+                self._batcher.run(("recognize", lang, self), [(clips[i], idents[i]) for i in idx])
                 for lang, idx in groups.items()
             )
         )
@@ -277,11 +302,12 @@ class WhisperEngine:
         return results
 
     def _run_batch(self, key: Any, items: list[Any]) -> list[Any]:
-        """One model call for the batcher (in a worker thread)."""
-        kind, arg = key
+        """One model call for the batcher (in a worker thread), by the engine (variant) that
+        queued it."""
+        kind, arg, engine = key
         if kind == "identify":
-            return self.identify_sync(items, list(arg))
-        return self._recognize_group([c for c, _ in items], arg, [i for _, i in items])
+            return engine.identify_sync(items, list(arg))
+        return engine._recognize_group([c for c, _ in items], arg, [i for _, i in items])
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -404,7 +430,7 @@ class WhisperEngine:
         if is_looping(text) or first.avg_logprob < LOGPROB_FLOOR:
             # Whisper's own fallback: decode again with beam search and rising temperature.
             text, words = self._redecode(clip, language)
-            if not text:
+            if not text.strip(PUNCTUATION):
                 return []
             if not words:
                 return [Segment(clip.start, clip.end, text, language, confidence)]
@@ -413,10 +439,11 @@ class WhisperEngine:
                 Segment(round(at + p.start, 3), round(at + p.end, 3), p.text.strip(), language,
                         confidence)
                 for at, p in placed
-                if p.text.strip()
+                if p.text.strip(PUNCTUATION)
             ]  # fmt: skip
         if is_hallucination(words):
             return []  # a clip cut from silence holds nothing but a made-up phrase
+        spoken = [w for w in words if w.word.strip(PUNCTUATION)]  # a lone "." is no phrase
         return [
             Segment(
                 start=group[0].start,
@@ -426,7 +453,7 @@ class WhisperEngine:
                 confidence=confidence,
                 words=tuple(group),
             )
-            for group in split_by_pauses(words)
+            for group in split_by_pauses(spoken)
         ]
 
     def _redecode(self, clip: Clip, language: str) -> tuple[str, list[Word]]:
