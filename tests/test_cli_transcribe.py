@@ -70,6 +70,16 @@ def test_stdout_output_and_language_labels(capsys) -> None:
     assert {s["language"] for s in data["segments"]} == {"es-MX"}
 
 
+def test_min_window_option(capsys) -> None:
+    """--min-window shortens the encoder window of short segments; out of range, a clear error."""
+    assert main(["transcribe", str(AUSTEN), "-f", "txt", "--min-window", "20", "--quiet"]) == 0
+    text = capsys.readouterr().out.lower()
+    assert "dashwood" in text and "prudently" in text
+    assert main(["transcribe", str(AUSTEN), "-f", "txt", "--min-window", "45", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "min_window" in err and "45" in err
+
+
 def test_a_batch_goes_on_past_bad_inputs_and_reports_them(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio\n")
