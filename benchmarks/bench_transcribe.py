@@ -1,11 +1,13 @@
 """Throughput and WER: voxflow vs plain faster-whisper defaults, same model, threads, machine.
 
 Usage:
-    python benchmarks/bench_transcribe.py [--minutes 10] [--files 50] [--threads 2]
-                                          [--min-window 20]
+    python benchmarks/bench_transcribe.py [--minutes 10] [--leads 0 3 7] [--files 50]
+                                          [--threads 2] [--min-window 20]
 
 Builds (once, into benchmarks/.data) a long recording of real speech by joining the corpus
-clips of ../shared/corpus with pauses, and a set of short files; then, for each workload, runs
+clips of ../shared/corpus with pauses, in copies that start after different lengths of silence
+(``--leads``: where a 30 s window falls changes Whisper's output, and a single placement is one
+draw), and a set of short files; then, for each workload, runs
 the baseline (``WhisperModel.transcribe`` with its defaults, file after file) and voxflow
 (``voxflow.transcribe_many``), each in its own subprocess so that peak memory is measured
 separately; with ``--min-window`` a third run has voxflow encode short windows shortened.
@@ -62,8 +64,11 @@ def _references() -> dict[str, str]:
     return {p: ref.lstrip("~") for p, _lang, ref in (r.split("\t") for r in rows)}
 
 
-def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]:
-    """The long file with its reference, and the short files with theirs."""
+def build(
+    minutes: float, leads: list[float], files: int
+) -> tuple[list[Path], str, list[Path], list[str]]:
+    """The long files (one per lead of silence) with their reference, and the short files with
+    theirs."""
     DATA.mkdir(exist_ok=True)
     refs = _references()
     clips = [(_read(CORPUS / p), refs[p]) for p in ENGLISH]
@@ -71,7 +76,6 @@ def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]
     # run), so that the 30 s windows of both systems hold different neighbours each round
     # rather than the same two windows over and over.
     rng = np.random.default_rng(0)
-    long_path = DATA / f"speech-{minutes:g}min.wav"
     pieces, texts, total = [], [], 0
     while total < minutes * 60 * RATE:
         for k in rng.permutation(len(clips)):
@@ -82,7 +86,12 @@ def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]
             total += len(pcm) + len(pause)
             if total >= minutes * 60 * RATE:
                 break
-    _write(long_path, np.concatenate(pieces))
+    speech = np.concatenate(pieces)
+    long_paths = []
+    for lead in leads:
+        path = DATA / f"speech-{minutes:g}min-lead{lead:g}s.wav"
+        _write(path, np.concatenate([np.zeros(int(lead * RATE), dtype="<i2"), speech]))
+        long_paths.append(path)
     short_paths, short_refs = [], []
     for k in range(files):
         pcm, ref = clips[k % len(clips)]
@@ -92,7 +101,7 @@ def build(minutes: float, files: int) -> tuple[Path, str, list[Path], list[str]]
         _write(path, np.round(pcm * gain))
         short_paths.append(path)
         short_refs.append(ref)
-    return long_path, " ".join(texts), short_paths, short_refs
+    return long_paths, " ".join(texts), short_paths, short_refs
 
 
 def _normalise(text: str) -> str:
@@ -157,6 +166,8 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--leads", type=float, nargs="+", default=[0.0, 3.0, 7.0],
+                        help="seconds of silence before the long recording's copies")
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-window", type=float, help="also run voxflow with this min_window")
@@ -172,14 +183,17 @@ def main() -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     whisper_norm = EnglishTextNormalizer()
-    long_path, long_ref, short_paths, short_refs = build(args.minutes, args.files)
+    long_paths, long_ref, short_paths, short_refs = build(args.minutes, args.leads, args.files)
+    leads = ", ".join(f"{lead:g}" for lead in args.leads)
     workloads = [
-        (f"{args.minutes:g} min of speech, one file", [long_path], [long_ref]),
+        (f"{args.minutes:g} min of speech after {leads} s of silence", long_paths,
+         [long_ref] * len(long_paths)),
         (f"{args.files} short files", short_paths, short_refs),
     ]
     print("| workload | system | audio s / wall s | ratio | WER | WER (Whisper norm.) | "
           "peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
+    notes = []
     for title, paths, refs in workloads:
         audio_s = sum(len(_read(p)) for p in paths) / RATE
         runs = [("faster-whisper defaults", measure("baseline", paths, args.threads)),
@@ -196,6 +210,12 @@ def main() -> None:
             wer_w = jiwer.wer(whisper_norm(ref), whisper_norm(said))
             print(f"| {title} | {name} | {speed:.1f} | {ratio:.2f}× | {wer:.3f} | {wer_w:.3f} | "
                   f"{float(res['peak_mb']):.0f} |", flush=True)
+            if 1 < len(paths) <= 5:
+                each = [jiwer.wer(whisper_norm(r), whisper_norm(t))
+                        for r, t in zip(refs, res["texts"], strict=True)]
+                notes.append(f"- {title}, {name}: WER (Whisper norm.) of each file "
+                             + " / ".join(f"{w:.3f}" for w in each))
+    print("\n".join(["", *notes]))
 
 
 if __name__ == "__main__":
