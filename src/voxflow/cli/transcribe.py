@@ -189,8 +189,9 @@ def transcribe(
                 "word_timestamps": word_timestamps,
             }  # fmt: skip
         else:
-            engine_options = {"beam_size": beam_size, "batch_size": batch_size}
-            engine_options["min_window"] = min_window
+            engine_options = {
+                "beam_size": beam_size, "batch_size": batch_size, "min_window": min_window,
+            }  # fmt: skip
             engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
             engine_options["hotwords"] = tuple(phrase or ())
             # Inference threads: one model worker per concurrently transcribed file, up to two.
