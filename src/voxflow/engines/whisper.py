@@ -208,6 +208,18 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
+def _by_language(
+    languages: Sequence[str | None], found: dict[int, Identified]
+) -> tuple[list[Identified | None], dict[str, list[int]]]:
+    """Each clip's identification (None where its language was given), and the clips' indices
+    grouped by language: the given one, else the identified one."""
+    idents = [found.get(i) for i in range(len(languages))]
+    groups: dict[str, list[int]] = {}
+    for i, lang in enumerate(languages):
+        groups.setdefault(lang or found[i].language, []).append(i)
+    return idents, groups
+
+
 def _cut(clip: Clip, at: float) -> Clip:
     """The clip from ``at`` seconds on."""
     index = int(at * SAMPLE_RATE)
@@ -283,12 +295,7 @@ class WhisperEngine:
             raise ConfigError("recognize() needs one language (or None) per clip")
         undecided = [i for i, lang in enumerate(languages) if lang is None]
         decided = await self.identify([clips[i] for i in undecided], []) if undecided else []
-        found = dict(zip(undecided, decided, strict=True))
-        chosen = [lang or found[i].language for i, lang in enumerate(languages)]
-        idents = [found.get(i) for i in range(len(clips))]
-        groups: dict[str, list[int]] = {}
-        for i, lang in enumerate(chosen):
-            groups.setdefault(lang, []).append(i)
+        idents, groups = _by_language(languages, dict(zip(undecided, decided, strict=True)))
         results: list[list[Segment]] = [[] for _ in clips]
         outs = await asyncio.gather(
             *(
@@ -341,17 +348,13 @@ class WhisperEngine:
             raise ConfigError("recognize() needs one language (or None) per clip")
         undecided = [i for i, lang in enumerate(languages) if lang is None]
         decided = self.identify_sync([clips[i] for i in undecided], [])
-        found = dict(zip(undecided, decided, strict=True))
-        chosen = [lang or found[i].language for i, lang in enumerate(languages)]
-        by_language: dict[str, list[int]] = {}
-        for i, lang in enumerate(chosen):
-            by_language.setdefault(lang, []).append(i)
+        idents, groups = _by_language(languages, dict(zip(undecided, decided, strict=True)))
         results: list[list[Segment]] = [[] for _ in clips]
-        for lang, indices in by_language.items():
+        for lang, indices in groups.items():
             for start in range(0, len(indices), self.options.batch_size):
                 batch = indices[start : start + self.options.batch_size]
                 out = self._recognize_group(
-                    [clips[i] for i in batch], lang, [found.get(i) for i in batch]
+                    [clips[i] for i in batch], lang, [idents[i] for i in batch]
                 )
                 for i, segs in zip(batch, out, strict=True):
                     results[i] = segs
