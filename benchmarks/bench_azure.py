@@ -97,7 +97,7 @@ def _normalise(text: str) -> str:
 
 async def _transcribe(path: Path, url: str, concurrency: int, session_seconds: float) -> dict:
     from voxflow.engines.azure import AzureEngine
-    from voxflow.engines.azure_config import AzureOptions
+    from voxflow.engines.azure.config import AzureOptions
     from voxflow.pipeline import TranscribeOptions, transcribe_async
 
     engine = AzureEngine(

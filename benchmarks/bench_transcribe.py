@@ -115,7 +115,7 @@ def run_one(
     """Transcribe ``paths`` with one system; return texts, wall time and peak RSS."""
     import asyncio
 
-    from voxflow.engines.models import bundled_model_dir
+    from voxflow.engines.whisper.models import bundled_model_dir
 
     model_dir = str(bundled_model_dir())
     started = time.perf_counter()

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 
 from voxflow.engines import create_engine
-from voxflow.engines.azure import AzureEngine, check_languages
-from voxflow.engines.azure_bridge import Canceled
-from voxflow.engines.azure_config import AzureOptions
-from voxflow.engines.azure_input import SessionAudio, gstreamer_problem
-from voxflow.engines.azure_results import LANGUAGE_CONFIDENCE
-from voxflow.engines.azure_session import SessionPlan, classify, sdk_message, speech_config
+from voxflow.engines.azure.bridge import Canceled
+from voxflow.engines.azure.config import AzureOptions
+from voxflow.engines.azure.engine import AzureEngine, check_languages
+from voxflow.engines.azure.input import SessionAudio, gstreamer_problem
+from voxflow.engines.azure.results import LANGUAGE_CONFIDENCE
+from voxflow.engines.azure.session import SessionPlan, classify, sdk_message, speech_config
 from voxflow.engines.base import Clip
 from voxflow.errors import ConfigError, EngineError
 from voxflow.formats import render

@@ -154,7 +154,7 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
     The looping result is constructed here (Whisper cannot be made to loop on demand); the
     fallback decode is the real model on the real bundled sample.
     """
-    from voxflow.engines.whisper_decode import Decoded, Piece
+    from voxflow.engines.whisper.decode import Decoded, Piece
 
     audio = _read_wav(Path(__file__).resolve().parent.parent / "samples" / "austen-0870.wav")
     clip = Clip(10.0, audio)
@@ -171,7 +171,7 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
 def test_a_piece_of_bare_punctuation_is_not_a_phrase(engine) -> None:
     """Whisper sometimes closes a window with a piece holding only "."; it must not become a
     segment of its own (the server would send it to the SDK as a recognised phrase)."""
-    from voxflow.engines.whisper_decode import Decoded, Piece
+    from voxflow.engines.whisper.decode import Decoded, Piece
 
     clip = Clip(5.0, np.zeros(3 * RATE, dtype=np.float32))
     said = [("What's", 0.0, 0.3), (" the", 0.3, 0.4), (" weather", 0.4, 0.7), (" like?", 0.7, 1.0)]
@@ -280,7 +280,7 @@ def test_an_engine_variant_decodes_with_its_own_options(corpus: Path, engine) ->
 
 def test_engine_variants_keep_a_bounded_number_of_decoders(engine) -> None:
     """A server that meets many phrase lists keeps at most MAX_DECODERS decoders alive."""
-    from voxflow.engines.whisper import MAX_DECODERS
+    from voxflow.engines.whisper.engine import MAX_DECODERS
     from voxflow.server.turn import engine_variant
 
     variants = [engine_variant(engine, hotwords=(f"Name{i}",)) for i in range(MAX_DECODERS + 4)]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from voxflow.engines import models
-from voxflow.engines.whisper import (
+from voxflow.engines.whisper import models
+from voxflow.engines.whisper.decode import split_at_timestamps
+from voxflow.engines.whisper.engine import (
     WhisperOptions,
     collapse_repeated_text,
     collapse_repeats,
@@ -18,7 +19,6 @@ from voxflow.engines.whisper import (
     load_model,
     split_by_pauses,
 )
-from voxflow.engines.whisper_decode import split_at_timestamps
 from voxflow.errors import ModelError
 from voxflow.transcript import Word
 

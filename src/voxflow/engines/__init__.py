@@ -18,7 +18,7 @@ def create_engine(name: str, **options: Any) -> Engine:
         return WhisperEngine(WhisperOptions(**options))
     if name == "azure":
         from voxflow.engines.azure import AzureEngine
-        from voxflow.engines.azure_config import AzureOptions
+        from voxflow.engines.azure.config import AzureOptions
 
         return AzureEngine(AzureOptions.from_env(**options))
     raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from voxflow.engines.base import SAMPLE_RATE, Clip, Identified
-from voxflow.engines.batching import Batcher
-from voxflow.engines.models import resolve_model
-from voxflow.engines.whisper_decode import Decoded, Piece, WindowDecoder
+from voxflow.engines.whisper.batching import Batcher
+from voxflow.engines.whisper.decode import Decoded, Piece, WindowDecoder
+from voxflow.engines.whisper.models import resolve_model
 from voxflow.errors import ConfigError, EngineError, ModelError
 from voxflow.transcript import Segment, Word
 

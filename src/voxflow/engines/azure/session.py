@@ -19,10 +19,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from voxflow.engines.azure_bridge import Canceled, Recognized, SessionBridge, SessionStopped
-from voxflow.engines.azure_config import AzureOptions
-from voxflow.engines.azure_input import SessionAudio
-from voxflow.engines.azure_results import to_segment
+from voxflow.engines.azure.bridge import Canceled, Recognized, SessionBridge, SessionStopped
+from voxflow.engines.azure.config import AzureOptions
+from voxflow.engines.azure.input import SessionAudio
+from voxflow.engines.azure.results import to_segment
 from voxflow.errors import ConfigError, EngineError
 from voxflow.languages import LidMode
 from voxflow.transcript import Segment

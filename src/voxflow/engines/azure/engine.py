@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from voxflow.engines.azure_config import AzureOptions
-from voxflow.engines.azure_input import SessionAudio, compressed_audio, gstreamer_problem
-from voxflow.engines.azure_session import (
+from voxflow.engines.azure.config import AzureOptions
+from voxflow.engines.azure.input import SessionAudio, compressed_audio, gstreamer_problem
+from voxflow.engines.azure.session import (
     CREDENTIAL_CODES,
     SessionError,
     SessionPlan,

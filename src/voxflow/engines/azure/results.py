@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voxflow.engines.azure_bridge import Recognized
+from voxflow.engines.azure.bridge import Recognized
 from voxflow.transcript import Segment, Word
 
 TICKS_PER_SECOND = 10_000_000
