@@ -41,18 +41,22 @@ class CheapEngine:
 
     name = "cheap"
 
+    def __init__(self) -> None:
+        from voxflow.engines.base import Capabilities
+
+        self.capabilities = Capabilities()
+
     async def identify(self, clips, candidates):  # type: ignore[no-untyped-def]
-        from voxflow.engines.base import Identified
+        from voxflow.languages import Identified, resolve_language
 
-        return [Identified(candidates[0], 1.0, {candidates[0]: 1.0}) for _ in clips]
+        return [Identified(candidates[0] if candidates else resolve_language("en"), 1.0)
+                for _ in clips]  # fmt: skip
 
-    async def recognize(self, clips, languages):  # type: ignore[no-untyped-def]
+    async def recognize(self, clips, plan, settings):  # type: ignore[no-untyped-def]
         from voxflow.transcript import Segment
 
-        return [
-            [Segment(c.start, c.end, "speech", lang)]
-            for c, lang in zip(clips, languages, strict=True)
-        ]
+        language = plan.fixed.language.tag if plan.fixed else None
+        return [[Segment(c.start, c.end, "speech", language)] for c in clips]
 
     async def aclose(self) -> None:
         return None
@@ -60,14 +64,15 @@ class CheapEngine:
 
 def serve(recognition: str, workers: int) -> None:
     """Run the speech server at real-time pace until SIGTERM; print its URL once listening."""
-    from voxflow.engines.whisper import WhisperEngine, WhisperOptions
+    from voxflow.engines import create_engine
+    from voxflow.engines.whisper import WhisperOptions
     from voxflow.server.app import run_server
     from voxflow.server.config import ServerConfig
 
     if recognition == "cheap":
         engine: object = CheapEngine()
     else:  # as `voxflow serve --workers N` builds it
-        engine = WhisperEngine(WhisperOptions(num_workers=workers))
+        engine = create_engine(WhisperOptions(num_workers=workers))
     config = ServerConfig(port=0, pace=1.0, interim=False, max_sessions=64)
 
     def ready(server: object) -> None:
@@ -98,15 +103,18 @@ def _normalise(text: str) -> str:
 async def _transcribe(path: Path, url: str, concurrency: int, session_seconds: float) -> dict:
     from voxflow.engines.azure import AzureEngine
     from voxflow.engines.azure.config import AzureOptions
+    from voxflow.languages import LanguagePlan
     from voxflow.pipeline import TranscribeOptions, transcribe_async
 
+    english = TranscribeOptions(languages=LanguagePlan.parse(forced="en-US"))
+
     engine = AzureEngine(
-        AzureOptions(host=url, concurrency=concurrency, session_seconds=session_seconds)
+        AzureOptions(host=url, sessions=concurrency, session_seconds=session_seconds)
     )
     cpu, began = time.process_time(), time.perf_counter()
     try:
         result = await transcribe_async(
-            path, engine=engine, options=TranscribeOptions(language="en-US")
+            path, engine=engine, options=english
         )
     finally:
         await engine.aclose()

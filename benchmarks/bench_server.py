@@ -134,9 +134,10 @@ def main() -> None:
     args = parser.parse_args()
     if not SAMPLES.is_dir():
         raise SystemExit(f"the corpus is needed: {SAMPLES}")
+    from voxflow.languages import LanguagePlan
     from voxflow.pipeline import TranscribeOptions, transcribe
 
-    options = TranscribeOptions(language="en-US")
+    options = TranscribeOptions(languages=LanguagePlan.parse(forced="en-US"))
     refs = {p: transcribe(str(p), options=options).text for p in (LATENCY_CLIP, THROUGHPUT_CLIP)}
     extra = ["--workers", str(args.workers)] + (["--no-interim"] if args.no_interim else [])
     server = Server(extra)

@@ -130,10 +130,11 @@ def run_one(
             segments, _info = model.transcribe(p)
             texts.append("".join(s.text for s in segments))
     else:
-        from voxflow.engines.whisper import WhisperEngine, WhisperOptions
+        from voxflow.engines import create_engine
+        from voxflow.engines.whisper import WhisperOptions
         from voxflow.pipeline import transcribe_many
 
-        engine = WhisperEngine(WhisperOptions(model=model_dir, cpu_threads=threads // 2 or 1,
+        engine = create_engine(WhisperOptions(model=model_dir, cpu_threads=threads // 2 or 1,
                                               num_workers=2 if threads > 1 else 1,
                                               min_window=min_window))
         load = time.perf_counter() - started

@@ -458,7 +458,7 @@ def test_8_bit_native_samples_are_signed_like_pydub(media: Path) -> None:
 
 def test_probe_reads_the_header(media: Path) -> None:
     info = probe(media / "stereo_s24.wav")
-    assert info == AudioInfo(str(media / "stereo_s24.wav"), M.RATE, 2, 3, "pcm_s24le", 2.0)
+    assert info == AudioInfo(str(media / "stereo_s24.wav"), M.RATE, 2, 3, "pcm_s24le", 2.0, "wav")
     assert probe(media / "tone.opus").sample_rate == 48000
     assert probe(media / "tone.mp3").sample_width == 2  # lossy codecs: 16-bit, as pydub
 

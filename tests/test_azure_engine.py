@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxflow.engines import create_engine
+from serving import BackgroundServer
+from voxflow.engines import DecodeSettings, create_engine
 from voxflow.engines.azure.bridge import Canceled
 from voxflow.engines.azure.config import AzureOptions
 from voxflow.engines.azure.engine import AzureEngine, check_languages
@@ -30,9 +31,8 @@ from voxflow.engines.azure.session import SessionPlan, classify, sdk_message, sp
 from voxflow.engines.base import Clip
 from voxflow.errors import ConfigError, EngineError
 from voxflow.formats import render
-from voxflow.languages import confidence_label
-from voxflow.pipeline import TranscribeOptions, default_engine, transcribe_async
-from voxflow.server.background import BackgroundServer
+from voxflow.languages import LanguagePlan, LidMode, confidence_label
+from voxflow.pipeline import TranscribeOptions, transcribe_async
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.usp import RecognitionStatus
 
@@ -48,7 +48,8 @@ SPANISH = ROOT / "samples" / "es-mx.wav"  # 6.1 s, two questions
 RATE = 16000
 KEY = "azure-test-key-7f3c"
 LANGUAGES = ("en-US", "es-MX")
-ENGLISH_ONLY = TranscribeOptions(language="en-US")
+ENGLISH_ONLY = TranscribeOptions(languages=LanguagePlan.parse(forced="en-US"))
+CANDIDATES = LanguagePlan.parse(LANGUAGES)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -82,14 +83,14 @@ async def reference(path: Path, options: TranscribeOptions = ENGLISH_ONLY):
     """The embedded engine's transcript of the same file: what the server must send back."""
     key = (str(path), options)
     if key not in _references:
-        _references[key] = await transcribe_async(path, engine=default_engine(), options=options)
+        _references[key] = await transcribe_async(path, engine=create_engine(), options=options)
     return _references[key]
 
 
 @pytest.fixture(scope="module")
 def server():
     config = ServerConfig(port=0, interim=False)
-    with BackgroundServer(config, engine=default_engine()) as running:
+    with BackgroundServer(config, engine=create_engine()) as running:
         yield running
 
 
@@ -183,7 +184,7 @@ def test_compressed_mode_without_gstreamer_is_a_clear_error(monkeypatch) -> None
 
 @pytest.mark.parametrize(("path", "language"), [(SPANISH, "es-MX"), (ENGLISH, "en-US")])
 async def test_language_id_at_start_labels_every_segment(server, path, language) -> None:
-    options = TranscribeOptions(languages=LANGUAGES, lid="at-start")
+    options = TranscribeOptions(languages=CANDIDATES)
     result = await run(server.url, path, options)
     expected = await reference(path, options)
     assert [normalise(s.text) for s in result.segments] == [
@@ -196,7 +197,7 @@ async def test_language_id_at_start_labels_every_segment(server, path, language)
 
 async def test_continuous_language_id_labels_each_phrase(server, tmp_path: Path) -> None:
     path = write_wav(tmp_path / "en-es.wav", pcm(ENGLISH), silence(2.0), pcm(SPANISH))
-    options = TranscribeOptions(languages=LANGUAGES, lid="continuous")
+    options = TranscribeOptions(languages=LanguagePlan.parse(LANGUAGES, lid="continuous"))
     before = stats(server).get("connections", 0)
     result = await run(server.url, path, options)
     assert stats(server)["connections"] == before + 1  # one session, the service switched
@@ -215,22 +216,25 @@ async def test_identify_asks_the_service(server) -> None:
     azure = engine(server.url)
     try:
         clip = Clip(3.0, pcm(SPANISH).astype(np.float32) / 32768)
-        (found,) = await azure.identify([clip], list(LANGUAGES))
+        (found,) = await azure.identify([clip], CANDIDATES.candidates)
     finally:
         await azure.aclose()
-    assert found.language == "es-MX" and found.confidence in LANGUAGE_CONFIDENCE.values()
+    assert found.language == CANDIDATES.candidates[1]
+    assert found.confidence in LANGUAGE_CONFIDENCE.values()
 
 
 async def test_phrase_list_reaches_the_service(server) -> None:
     before = stats(server).get("phrase_lists", 0)
-    result = await run(server.url, ENGLISH, phrases=("Dashwood", "prudently"))
+    phrases = DecodeSettings(phrases=("Dashwood", "prudently"))
+    options = TranscribeOptions(languages=ENGLISH_ONLY.languages, decode=phrases)
+    result = await run(server.url, ENGLISH, options)
     assert stats(server)["phrase_lists"] == before + 1
     assert "dashwood" in normalise(result.text)
 
 
 def test_profanity_output_and_buffer_are_set_on_the_sdk() -> None:
     options = AzureOptions(host="ws://127.0.0.1:9", profanity="removed")
-    plan = SessionPlan(SessionAudio(120.0), start=0.0, languages=("en-US",), mode="at-start")
+    plan = SessionPlan(SessionAudio(120.0), 0.0, ("en-US",), LidMode.AT_START, DecodeSettings())
     config = speech_config(speechsdk, options, plan)
     prop = speechsdk.PropertyId
     assert config.get_property(prop.SpeechServiceResponse_ProfanityOption).lower() == "removed"
@@ -255,7 +259,7 @@ async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Pa
     path = write_wav(tmp_path / "four-times.wav", *pieces, silence(1.0))
     before = stats(server)
     started = time.monotonic()
-    result = await run(server.url, path, session_seconds=9.0, concurrency=2, push_speed=1.0)
+    result = await run(server.url, path, session_seconds=9.0, sessions=2, push_speed=1.0)
     took = time.monotonic() - started
     sessions = stats(server)["connections"] - before.get("connections", 0)
     assert sessions == 4  # one session per utterance: each is 7.1 s and the limit is 9 s
@@ -280,7 +284,7 @@ async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Pa
 async def test_a_dropped_connection_is_resumed_and_the_transcript_is_complete() -> None:
     faults = Faults(close_after_bytes=3 * 32000, close_connections=1)
     with BackgroundServer(
-        ServerConfig(port=0, interim=False, faults=faults), engine=default_engine()
+        ServerConfig(port=0, interim=False, faults=faults), engine=create_engine()
     ) as srv:
         result = await run(srv.url, ENGLISH)
         seen = stats(srv)
@@ -293,7 +297,7 @@ async def test_a_persistent_error_is_retried_then_reported_with_its_cause(caplog
     faults = Faults(error_status=RecognitionStatus.ERROR)
     config = ServerConfig(port=0, interim=False, key=KEY, faults=faults)
     caplog.set_level(logging.DEBUG)
-    with BackgroundServer(config, engine=default_engine()) as srv:
+    with BackgroundServer(config, engine=create_engine()) as srv:
         started = time.monotonic()
         with pytest.raises(EngineError) as err:
             await run(srv.url, ENGLISH, key=KEY, max_retries=2)
@@ -316,7 +320,7 @@ async def test_a_session_lost_for_good_is_named_in_the_transcript(tmp_path: Path
     path = write_wav(tmp_path / "two.wav", silence(0.5), pcm(ENGLISH), silence(3.0), head)
     faults = Faults(close_after_bytes=5 * 32000)  # every connection; a 7 s session never passes
     with BackgroundServer(
-        ServerConfig(port=0, interim=False, faults=faults), engine=default_engine()
+        ServerConfig(port=0, interim=False, faults=faults), engine=create_engine()
     ) as srv:
         result = await run(srv.url, path, session_seconds=8.0, max_retries=1)
     (failed,) = result.extra["failed_sessions"]
@@ -330,7 +334,7 @@ async def test_a_session_lost_for_good_is_named_in_the_transcript(tmp_path: Path
 async def test_a_slow_server_still_completes() -> None:
     faults = Faults(reply_delay=0.2)
     with BackgroundServer(
-        ServerConfig(port=0, interim=False, faults=faults), engine=default_engine()
+        ServerConfig(port=0, interim=False, faults=faults), engine=create_engine()
     ) as srv:
         result = await run(srv.url, ENGLISH)
     assert normalise(result.text) == normalise((await reference(ENGLISH)).text)
@@ -340,13 +344,13 @@ async def test_a_server_that_never_answers_times_out_instead_of_hanging() -> Non
     faults = Faults(reply_delay=4.0)  # longer than the session's timeout of 2 s + 1 s
     head = Clip(0.0, pcm(ENGLISH)[: 2 * RATE].astype(np.float32) / 32768)
     with BackgroundServer(
-        ServerConfig(port=0, interim=False, faults=faults), engine=default_engine()
+        ServerConfig(port=0, interim=False, faults=faults), engine=create_engine()
     ) as srv:
         azure = engine(srv.url, timeout_factor=1.0, timeout_slack=1.0, max_retries=1)
         started = time.monotonic()
         try:
             with pytest.raises(EngineError) as err:
-                await azure.recognize([head], ["en-US"])
+                await azure.recognize([head], ENGLISH_ONLY.languages, DecodeSettings())
         finally:
             await azure.aclose()
         took = time.monotonic() - started
@@ -360,7 +364,7 @@ async def test_a_wrong_key_fails_at_once_without_retry_or_leak(caplog) -> None:
     wrong = "wrong-key-0d1e9a"
     progress = []
     with BackgroundServer(
-        ServerConfig(port=0, interim=False, key=KEY), engine=default_engine()
+        ServerConfig(port=0, interim=False, key=KEY), engine=create_engine()
     ) as srv:
         azure = engine(srv.url, key=wrong)
         started = time.monotonic()
@@ -412,7 +416,7 @@ def test_options_come_from_the_environment_and_hide_the_key() -> None:
         ({"SPEECH_REGION": "r", "SPEECH_HOST": "ws://h:1"}, {}, "one of region, endpoint or host"),
         ({}, {"host": "ws://h:1", "key": "k", "token": "t"}, "not both"),
         ({}, {"endpoint": "westeurope"}, "not a ws://"),
-        ({}, {"host": "ws://h:1", "concurrency": 0}, "at least 1"),
+        ({}, {"host": "ws://h:1", "sessions": 0}, "at least 1"),
         ({}, {"host": "ws://h:1", "profanity": "bleep"}, "profanity"),
         ({}, {"host": "ws://h:1", "beam_size": 5}, "unknown Azure option"),
     ],
@@ -426,29 +430,30 @@ def test_the_registry_builds_the_azure_engine(monkeypatch) -> None:
     for name in ("SPEECH_KEY", "SPEECH_TOKEN", "SPEECH_REGION", "SPEECH_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SPEECH_HOST", "ws://127.0.0.1:5000")
-    azure = create_engine("azure", concurrency=3, phrases=["Contoso"])
+    azure = create_engine(AzureOptions.from_env(sessions=3))
     assert isinstance(azure, AzureEngine)
-    assert azure.options.host == "ws://127.0.0.1:5000" and azure.options.phrases == ("Contoso",)
+    assert azure.options.host == "ws://127.0.0.1:5000"
     assert azure.capabilities.parallel_clips == 3 and azure.capabilities.identifies_languages
 
 
 def test_language_limits_are_the_services() -> None:
     five = ["en-US", "es-MX", "de-DE", "fr-FR", "it-IT"]
-    assert check_languages(five[:4], "at-start") == tuple(five[:4])
+    start, continuous = LidMode.AT_START, LidMode.CONTINUOUS
+    assert check_languages(five[:4], start) == tuple(five[:4])
     with pytest.raises(ConfigError, match="at most 4"):
-        check_languages(five, "at-start")
+        check_languages(five, start)
     eleven = [*five, "pt-BR", "ja-JP", "ko-KR", "zh-CN", "nl-NL", "sv-SE"]
-    assert len(check_languages(eleven[:10], "continuous")) == 10
+    assert len(check_languages(eleven[:10], continuous)) == 10
     with pytest.raises(ConfigError, match="at most 10"):
-        check_languages(eleven, "Continuous")
+        check_languages(eleven, continuous)
     with pytest.raises(ConfigError, match="locales such as en-US"):
-        check_languages(["en", "es-MX"], "at-start")
-    assert check_languages([], "at-start") == ("en-US",)  # the service's default
+        check_languages(["en", "es-MX"], start)
+    assert check_languages([], start) == ("en-US",)  # the service's default
 
 
 async def test_too_many_candidates_fail_before_any_session(server) -> None:
     before = stats(server).get("connections", 0)
-    options = TranscribeOptions(languages=("en-US", "es-MX", "de-DE", "fr-FR", "it-IT"))
+    options = TranscribeOptions(languages=LanguagePlan.parse("en-US,es-MX,de-DE,fr-FR,it-IT"))
     with pytest.raises(ConfigError, match="at most 4"):
         await run(server.url, ENGLISH, options)
     assert stats(server).get("connections", 0) == before

@@ -142,12 +142,12 @@ def test_progress_json_lines(tmp_path: Path) -> None:
 def test_azure_engine_from_the_command_line_against_voxflow_serve(tmp_path: Path, capsys) -> None:
     """`--engine azure --azure-host` through the real Azure SDK to a real local server; a wrong
     key fails in one line that does not show the key."""
-    from voxflow.pipeline import default_engine
-    from voxflow.server.background import BackgroundServer
+    from serving import BackgroundServer
+    from voxflow.engines import create_engine
     from voxflow.server.config import ServerConfig
 
     config = ServerConfig(port=0, key="right-key-123")
-    with BackgroundServer(config, engine=default_engine()) as server:
+    with BackgroundServer(config, engine=create_engine()) as server:
         code = main([
             "transcribe", str(AUSTEN), "-f", "json", "--engine", "azure", "--quiet",
             "--azure-host", server.url, "--azure-key", "right-key-123",

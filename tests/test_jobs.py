@@ -89,6 +89,29 @@ def test_a_rerun_skips_done_files_and_redoes_missing_outputs_and_changed_inputs(
     assert status.counts == {"pending": 0, "running": 0, "done": 2, "failed": 0}
 
 
+def test_a_rerun_redoes_a_file_only_when_an_output_changing_option_changed(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The job's fingerprint is made of each options class's output-changing fields: a new
+    phrase list or beam width redoes the file; more files or workers at once do not."""
+    out = tmp_path / "out"
+    base = [clips["a"], "-o", out, "--beam-size", "1"]
+    skipped = "voxflow: 1 files transcribed (1 already done before)\n"
+    assert run([*base, "-q"], capsys) == (0, "")
+    first = mtimes(out)
+    assert run([*base, "--concurrency", "2", "--workers", "1"], capsys) == (0, skipped)
+    assert mtimes(out) == first
+    assert run([*base, "-q", "--phrase", "Dashwood"], capsys) == (0, "")
+    phrased = mtimes(out)
+    assert phrased["a.txt"] != first["a.txt"]
+    assert run([*base, "--phrase", "Dashwood"], capsys) == (0, skipped)
+    assert mtimes(out) == phrased
+    again = [clips["a"], "-o", out, "--beam-size", "2", "--phrase", "Dashwood"]
+    assert run([*again, "-q"], capsys) == (0, "")
+    assert mtimes(out)["a.txt"] != phrased["a.txt"]
+    assert run(again, capsys) == (0, skipped)
+
+
 def test_files_the_job_did_not_write_are_never_clobbered(
     tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

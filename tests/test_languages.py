@@ -11,18 +11,17 @@ from hypothesis import strategies as st
 
 from voxflow.errors import ConfigError
 from voxflow.languages import (
-    AZURE_LID_MODES,
-    LID_MODES,
     WHISPER_LANGUAGES,
+    Identified,
     Language,
+    LanguagePlan,
+    LidMode,
     candidate_for,
     confidence_label,
+    model_code,
     normalize_tag,
     parse_languages,
-    parse_lid_mode,
     resolve_language,
-    whisper_candidates,
-    whisper_code,
 )
 
 # (what a user writes, Whisper's code): Azure locales, bare, legacy, ISO 639-2/3, names.
@@ -49,7 +48,7 @@ MAPPING = [
 
 @pytest.mark.parametrize(("code", "expected"), MAPPING)
 def test_real_codes_map_to_whisper(code: str, expected: str) -> None:
-    assert whisper_code(code) == expected
+    assert resolve_language(code).whisper == expected
     assert resolve_language(code).name == WHISPER_LANGUAGES[expected]
 
 
@@ -78,9 +77,9 @@ def test_table_matches_faster_whisper() -> None:
 
 @pytest.mark.parametrize("code", sorted(WHISPER_LANGUAGES))
 def test_every_whisper_code_and_name_resolves_to_itself(code: str) -> None:
-    assert whisper_code(code) == code
-    assert whisper_code(code.upper()) == code
-    assert whisper_code(WHISPER_LANGUAGES[code]) == code
+    assert resolve_language(code).whisper == code
+    assert resolve_language(code.upper()).whisper == code
+    assert resolve_language(WHISPER_LANGUAGES[code]).whisper == code
 
 
 @pytest.mark.parametrize(
@@ -101,16 +100,16 @@ def test_near_miss_suggests_the_closest_language() -> None:
 
 def test_model_without_cantonese_falls_back_to_chinese() -> None:
     base_model = [c for c in WHISPER_LANGUAGES if c != "yue"]
-    assert resolve_language("zh-HK", base_model) == Language("zh-HK", "zh", "Chinese")
-    assert resolve_language("zh-HK", [*base_model, "yue"]).whisper == "yue"
+    assert model_code(resolve_language("zh-HK"), base_model) == "zh"
+    assert model_code(resolve_language("zh-HK"), [*base_model, "yue"]) == "yue"
     with pytest.raises(ConfigError, match="not supported by this model"):
-        resolve_language("haw", ["en", "es"])
+        model_code(resolve_language("haw"), ["en", "es"])
 
 
 def test_parse_languages_keeps_order_and_same_code_candidates() -> None:
     langs = parse_languages("en-US, es-MX,en-GB,zh-CN")
     assert [lang.tag for lang in langs] == ["en-US", "es-MX", "en-GB", "zh-CN"]
-    assert whisper_candidates(langs) == ("en", "es", "zh")
+    assert LanguagePlan(candidates=langs).codes == ("en", "es", "zh")
     # Whisper cannot tell en-US from en-GB: a detection of "en" reports the first given.
     assert candidate_for("en", langs) == langs[0]
     assert candidate_for("ZH", langs) == langs[3]
@@ -192,21 +191,45 @@ def test_normalize_tag_is_idempotent(parts: list[str]) -> None:
     ],
 )  # fmt: skip
 def test_lid_mode_spellings(spelling: str, mode: str) -> None:
-    assert parse_lid_mode(spelling) == mode
+    assert LidMode.parse(spelling) == mode
 
 
 @pytest.mark.parametrize("spelling", ["", "sometimes", "detect", "at-end", "DetectAtAudioEnd"])
 def test_unknown_lid_mode_names_the_choices(spelling: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_lid_mode(spelling)
+        LidMode.parse(spelling)
     assert repr(spelling) in str(info.value)
     assert "DetectContinuous" in str(info.value)
 
 
 def test_azure_lid_modes_round_trip() -> None:
-    assert set(AZURE_LID_MODES) == set(LID_MODES)
-    for mode, azure in AZURE_LID_MODES.items():
-        assert parse_lid_mode(azure) == mode
+    from voxflow.server.usp import LID_WIRE
+
+    assert set(LID_WIRE) == set(LidMode)
+    for mode, wire in LID_WIRE.items():
+        assert LidMode.parse(wire) is mode
+        assert LidMode.parse(str(mode)) is mode
+
+
+def test_a_plan_is_parsed_once_from_the_users_words() -> None:
+    plan = LanguagePlan.parse("en-US, es-MX,en-GB", lid="DetectContinuous")
+    assert plan.tags == ("en-US", "es-MX", "en-GB") and plan.mode is LidMode.CONTINUOUS
+    assert plan.fixed is None
+    # A Whisper detection of "en" stands for the first English candidate given.
+    assert plan.language("en").tag == "en-US"
+    assert plan.language("fr") == resolve_language("fr")  # outside the candidates
+    forced = LanguagePlan.parse("en-US,es-MX", forced="es_mx")
+    assert forced.candidates == () and forced.tags == ("es-MX",)
+    assert forced.fixed == Identified(resolve_language("es-MX"), 1.0)
+    # One candidate (or several of one Whisper language) leaves nothing to identify.
+    assert LanguagePlan.parse("de-DE").fixed == Identified(resolve_language("de-DE"), 1.0)
+    assert LanguagePlan.parse("").candidates == () and LanguagePlan.parse("").fixed is None
+    decided = plan.deciding(Identified(plan.candidates[1], 0.7))
+    assert decided.fixed is not None and decided.fixed.language.tag == "es-MX"
+    assert decided.fingerprint() == plan.fingerprint()  # the decision comes from the audio
+    assert plan.fingerprint() != LanguagePlan.parse("en-US,es-MX").fingerprint()
+    with pytest.raises(ConfigError, match="unknown language"):
+        LanguagePlan.parse("en-US,xx-YY")
 
 
 @pytest.mark.parametrize(

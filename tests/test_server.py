@@ -22,19 +22,20 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from serving import BackgroundServer
 from voxflow.audio import load
+from voxflow.engines import create_engine
 from voxflow.errors import ConfigError
-from voxflow.pipeline import TranscribeOptions, default_engine, transcribe
+from voxflow.languages import LanguagePlan, LidMode
+from voxflow.pipeline import TranscribeOptions, transcribe
 from voxflow.server.auth import authorized
-from voxflow.server.background import BackgroundServer
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.interim import _Resampler, to_mono_float
 from voxflow.server.pipe import AudioPipe
-from voxflow.server.turn import TurnLanguages, engine_variant, raw_format
+from voxflow.server.turn import raw_format, turn_plan
 from voxflow.server.usp import (
     ContextOptions,
     Continuation,
-    LanguageIdMode,
     RecognitionMode,
     RecognitionStatus,
     RequestOptions,
@@ -85,7 +86,8 @@ def pcm16(samples: np.ndarray) -> bytes:
 @functools.cache
 def reference(path: str, language: str | None = "en-US") -> str:
     """What voxflow.pipeline.transcribe makes of the same audio: the text the server must send."""
-    return transcribe(path, options=TranscribeOptions(language=language)).text
+    options = TranscribeOptions(languages=LanguagePlan.parse(forced=language))
+    return transcribe(path, options=options).text
 
 
 def open_ws(url: str, path: str = CONVERSATION, **headers: str) -> ClientConnection:
@@ -149,7 +151,7 @@ def two_utterances(corpus: Path, tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def server() -> BackgroundServer:
     config = ServerConfig(port=0, max_frame_bytes=64 * 1024, max_turn_seconds=10.0)
-    with BackgroundServer(config, engine=default_engine()) as running:
+    with BackgroundServer(config, engine=create_engine()) as running:
         yield running
 
 
@@ -226,7 +228,8 @@ def test_a_continuation_turn_reports_times_relative_to_its_replayed_audio(
     _, pcm = wav_payload(weather)
     options = ContextOptions(continuation=Continuation("previous-tag", offset=42.0))
     replies = converse(server.url, list(client_messages(pcm, PCM16, options=options)))
-    expected = transcribe(str(weather), options=TranscribeOptions(language="en-US")).segments[0]
+    english = TranscribeOptions(languages=LanguagePlan.parse(forced="en-US"))
+    expected = transcribe(str(weather), options=english).segments[0]
     (phrase,) = phrases(replies)
     assert phrase["Offset"] == round(expected.start * 1e7)  # not 42 s + start: the SDK adds it
     end = [m.body for m in replies if m.path == "speech.phrase"][-1]
@@ -375,7 +378,7 @@ def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
 
 
 def test_key_is_checked_in_constant_time_headers_and_never_echoed() -> None:
-    with BackgroundServer(ServerConfig(port=0, key=KEY), engine=default_engine()) as keyed:
+    with BackgroundServer(ServerConfig(port=0, key=KEY), engine=create_engine()) as keyed:
         for headers in ({}, {"Ocp-Apim-Subscription-Key": "wrong"}, {"Authorization": KEY}):
             with pytest.raises(InvalidStatus) as info:
                 open_ws(keyed.url, **headers)
@@ -402,7 +405,7 @@ def test_authorized() -> None:
 
 def test_sessions_beyond_the_limit_get_503_until_one_closes() -> None:
     config = ServerConfig(port=0, max_sessions=2)
-    with BackgroundServer(config, engine=default_engine()) as small:
+    with BackgroundServer(config, engine=create_engine()) as small:
         first, second = contextlib.ExitStack(), contextlib.ExitStack()
         first.enter_context(open_ws(small.url))
         second.enter_context(open_ws(small.url))
@@ -421,7 +424,7 @@ def test_sessions_beyond_the_limit_get_503_until_one_closes() -> None:
 
 def test_an_idle_client_is_closed() -> None:
     config = ServerConfig(port=0, idle_timeout=0.5)
-    with BackgroundServer(config, engine=default_engine()) as srv, open_ws(srv.url) as ws:
+    with BackgroundServer(config, engine=create_engine()) as srv, open_ws(srv.url) as ws:
         ws.send(speech_config_message())
         assert close_code(ws) == (1000, "idle timeout")
 
@@ -430,7 +433,7 @@ def test_an_idle_client_is_closed() -> None:
 def test_fault_close_after_bytes_hits_only_the_first_connections(weather: Path) -> None:
     _, pcm = wav_payload(weather)
     faults = Faults(close_after_bytes=16000, close_connections=1, close_code=4001)
-    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=default_engine()) as srv:
+    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=create_engine()) as srv:
         with open_ws(srv.url) as ws:
             for message in client_messages(pcm, PCM16):
                 try:
@@ -447,7 +450,7 @@ def test_fault_close_after_bytes_hits_only_the_first_connections(weather: Path) 
 
 def test_fault_error_status_and_reply_delay() -> None:
     faults = Faults(error_status=RecognitionStatus.ERROR, reply_delay=0.3)
-    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=default_engine()) as srv:
+    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=create_engine()) as srv:
         began = time.monotonic()
         replies = converse(srv.url, list(client_messages(bytes(32000), PCM16)))
         took = time.monotonic() - began
@@ -459,7 +462,7 @@ def test_fault_error_status_and_reply_delay() -> None:
 def test_fault_force_401() -> None:
     config = ServerConfig(port=0, faults=Faults(force_401=True))
     with (
-        BackgroundServer(config, engine=default_engine()) as srv,
+        BackgroundServer(config, engine=create_engine()) as srv,
         pytest.raises(InvalidStatus) as info,
     ):
         open_ws(srv.url)
@@ -468,7 +471,7 @@ def test_fault_force_401() -> None:
 
 def test_pace_reads_audio_no_faster_than_asked(weather: Path) -> None:
     _, pcm = wav_payload(weather)
-    with BackgroundServer(ServerConfig(port=0, pace=2.0), engine=default_engine()) as srv:
+    with BackgroundServer(ServerConfig(port=0, pace=2.0), engine=create_engine()) as srv:
         began = time.monotonic()
         replies = converse(srv.url, list(client_messages(pcm, PCM16)))
         took = time.monotonic() - began
@@ -548,35 +551,23 @@ def test_turn_settings_map_to_pipeline_options() -> None:
         )  # fmt: skip
         return TurnSettings(**{**base, **kw})
 
-    plain = TurnLanguages.from_settings(settings()).options(TranscribeOptions())
-    assert plain.language == "en-US" and plain.languages == ()
-    lid = TurnLanguages.from_settings(
-        settings(languages=("en-US", "es-MX"), language_id_mode=LanguageIdMode.CONTINUOUS)
-    )
-    assert lid.report and lid.options(TranscribeOptions()).languages == ("en-US", "es-MX")
-    assert lid.options(TranscribeOptions()).lid == "continuous"
-    assert lid.options(TranscribeOptions()).language is None
-    one = TurnLanguages.from_settings(settings(languages=("de-DE",)))
-    assert one.report and one.options(TranscribeOptions()).language == "de-DE"
-    assert one.locale("de") == "de-DE"  # the pipeline labels a forced language by its code
-    assert lid.locale("es") == "es-MX" and lid.locale("en-US") == "en-US"
+    plain = turn_plan(settings())
+    assert plain.forced is not None and plain.forced.tag == "en-US" and plain.candidates == ()
+    lid = turn_plan(settings(languages=("en-US", "es-MX"), language_id_mode=LidMode.CONTINUOUS))
+    assert lid.tags == ("en-US", "es-MX") and lid.mode is LidMode.CONTINUOUS
+    assert lid.forced is None and lid.fixed is None
+    assert lid.language("es").tag == "es-MX"  # a detection is labelled as the client named it
+    one = turn_plan(settings(languages=("de-DE",)))
+    assert one.fixed is not None and one.fixed.language.tag == "de-DE"
+    assert turn_plan(settings(languages=("de-DE", "fr-FR"))).mode is LidMode.AT_START
     with pytest.raises(ConfigError):
-        TurnLanguages.from_settings(settings(language="xx-Nowhere"))
+        turn_plan(settings(language="xx-Nowhere"))
     assert [raw_format(f) for f in (WaveFormat(), WaveFormat(8000, 1, 8, WaveEncoding.MULAW))] == [
         "s16le",
         "mulaw",
     ]
     target = RequestOptions(mode=RecognitionMode.DICTATION).to_target()
     assert target.startswith("/speech/recognition/dictation/")
-
-
-def test_engine_variant_shares_the_model_and_sets_hotwords() -> None:
-    engine = default_engine()
-    biased = engine_variant(engine, hotwords=("Contoso",), no_such_option=1)
-    assert biased is not engine and biased.model is engine.model  # type: ignore[attr-defined]
-    assert biased.options.hotwords == ("Contoso",)  # type: ignore[attr-defined]
-    assert engine.options.hotwords == ()  # type: ignore[attr-defined]
-    assert engine_variant(engine, no_such_option=1) is engine
 
 
 # -- the command ---------------------------------------------------------------------------------

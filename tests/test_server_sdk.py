@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from voxflow.pipeline import TranscribeOptions, default_engine, transcribe
-from voxflow.server.background import BackgroundServer
+from serving import BackgroundServer
+from voxflow.engines import create_engine
+from voxflow.languages import LanguagePlan
+from voxflow.pipeline import TranscribeOptions, transcribe
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.usp import lexical, parse_wave_header
 
@@ -41,11 +43,10 @@ def normalise(text: str) -> str:
 @functools.cache
 def reference(path: str, languages: tuple[str, ...] = (), lid: str = "at-start"):
     """The pipeline's own transcript of the file: what the server must send back."""
-    if languages:
-        options = TranscribeOptions(languages=languages, lid=lid)  # type: ignore[arg-type]
-    else:
-        options = TranscribeOptions(language="en-US")
-    return transcribe(path, options=options)
+    plan = LanguagePlan.parse(languages, lid=lid)
+    if not languages:
+        plan = LanguagePlan.parse(forced="en-US")
+    return transcribe(path, options=TranscribeOptions(languages=plan))
 
 
 def pcm_of(path: Path) -> bytes:
@@ -91,7 +92,7 @@ def push_stream(pcm: bytes) -> tuple[object, Callable[[], None]]:
 
 @pytest.fixture(scope="module")
 def server() -> BackgroundServer:
-    with BackgroundServer(ServerConfig(port=0), engine=default_engine()) as running:
+    with BackgroundServer(ServerConfig(port=0), engine=create_engine()) as running:
         yield running
 
 
@@ -239,7 +240,7 @@ def test_phrase_list_reaches_the_engine(server: BackgroundServer, samples: Path)
 # -- keys, faults, load --------------------------------------------------------------------------
 def test_wrong_key_is_an_authentication_failure(samples: Path) -> None:
     path = str(samples / "whatstheweatherlike.wav")
-    with BackgroundServer(ServerConfig(port=0, key=KEY), engine=default_engine()) as keyed:
+    with BackgroundServer(ServerConfig(port=0, key=KEY), engine=create_engine()) as keyed:
         wrong = speechsdk.SpeechConfig(host=keyed.url, subscription="not-the-key")
         audio = speechsdk.audio.AudioConfig(filename=path)
         result = speechsdk.SpeechRecognizer(wrong, audio_config=audio).recognize_once()
@@ -261,7 +262,7 @@ def test_a_dropped_connection_resumes_with_a_continuation_turn(
     audio = pcm + bytes(64000) + pcm + bytes(64000)
     first_part = 5 * 32000  # the first utterance and 3 s of silence after it
     faults = Faults(close_after_bytes=6 * 32000, close_connections=1)  # in the second utterance
-    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=default_engine()) as srv:
+    with BackgroundServer(ServerConfig(port=0, faults=faults), engine=create_engine()) as srv:
         stream = speechsdk.audio.PushAudioInputStream()
         recognizer = speechsdk.SpeechRecognizer(
             config(srv), audio_config=speechsdk.audio.AudioConfig(stream=stream)

@@ -11,8 +11,12 @@ import jiwer
 import numpy as np
 import pytest
 
+from voxflow.engines import DecodeSettings, create_engine
 from voxflow.engines.base import Clip
-from voxflow.pipeline import TranscribeOptions, default_engine, stream, transcribe, transcribe_async
+from voxflow.languages import Identified, LanguagePlan, resolve_language
+from voxflow.pipeline import TranscribeOptions, stream, transcribe, transcribe_async
+
+ENGLISH = LanguagePlan.parse(forced="en")
 
 RATE = 16000
 
@@ -45,7 +49,7 @@ def _manifest(corpus: Path) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def engine():
-    return default_engine()
+    return create_engine()
 
 
 def test_librivox_wer_no_worse_than_plain_faster_whisper(corpus: Path, engine) -> None:
@@ -65,7 +69,7 @@ def test_librivox_wer_no_worse_than_plain_faster_whisper(corpus: Path, engine) -
 
 
 def test_spanish_sample_is_identified_as_spanish(corpus: Path, engine) -> None:
-    options = TranscribeOptions(languages=("en-US", "es-MX", "zh-CN"))
+    options = TranscribeOptions(languages=LanguagePlan.parse("en-US,es-MX,zh-CN"))
     result = transcribe(corpus / "azure-samples/es-mx.wav", engine=engine, options=options)
     assert result.language == "es-MX"
     assert result.segments and all(s.language == "es-MX" for s in result.segments)
@@ -92,7 +96,7 @@ def test_language_switches_are_found_in_continuous_mode(corpus: Path, tmp_path: 
     switch1 = (len(english) + len(pause) / 2) / RATE
     switch2 = (len(english) + len(pause) + len(spanish) + len(pause) / 2) / RATE
     path = _write_wav(tmp_path / "en-es-en.wav", mixed)
-    options = TranscribeOptions(languages=("en-US", "es-MX"), lid="continuous")
+    options = TranscribeOptions(languages=LanguagePlan.parse("en-US,es-MX", lid="continuous"))
     result = transcribe(path, engine=engine, options=options)
     runs: list[list] = []
     for seg in result.segments:
@@ -127,7 +131,7 @@ def test_segments_stream_in_order_with_word_times(corpus: Path, engine) -> None:
 
 
 def test_forced_language_is_used_without_identification(corpus: Path, engine) -> None:
-    options = TranscribeOptions(language="en")
+    options = TranscribeOptions(languages=ENGLISH)
     result = asyncio.run(
         transcribe_async(
             corpus / "azure-samples/whatstheweatherlike.wav", engine=engine, options=options
@@ -141,11 +145,12 @@ def test_forced_language_is_used_without_identification(corpus: Path, engine) ->
 def test_identify_restricts_to_candidates(corpus: Path, engine) -> None:
     """Probabilities are renormalised over the candidates only."""
     spanish = _read_wav(corpus / "azure-samples/es-mx.wav")
-    (ident,) = engine.identify_sync([Clip(0.0, spanish)], ["en", "zh"])
+    (ident,) = asyncio.run(engine.identify([Clip(0.0, spanish)], _languages("en-US,zh-CN")))
     assert set(ident.probabilities) == {"en", "zh"}
     assert sum(ident.probabilities.values()) == pytest.approx(1.0)
-    (ident,) = engine.identify_sync([Clip(0.0, spanish)], ["en", "es", "de", "fr", "it", "pt"])
-    assert ident.language == "es"
+    candidates = _languages("en,es-MX,de,fr,it,pt")
+    (ident,) = asyncio.run(engine.identify([Clip(0.0, spanish)], candidates))
+    assert ident.language.tag == "es-MX"
 
 
 def test_a_looping_decode_is_decoded_again(engine) -> None:
@@ -160,7 +165,7 @@ def test_a_looping_decode_is_decoded_again(engine) -> None:
     clip = Clip(10.0, audio)
     looping = Piece(0.0, 7.0, " and Mr. John Dashwood" * 20, [])
     first = Decoded([looping], None, None, avg_logprob=-0.2, no_speech_prob=0.01)
-    segments = engine._finish_clip(clip, [(10.0, looping)], first, "en", None)
+    segments = engine._finish_clip(clip, [(10.0, looping)], first, "en", DecodeSettings(), _EN)
     text = _normalise(" ".join(s.text for s in segments))
     assert text.count("dashwood") == 1
     assert "prudently in his power" in text
@@ -179,7 +184,8 @@ def test_a_piece_of_bare_punctuation_is_not_a_phrase(engine) -> None:
     question = Piece(0.0, 1.0, " What's the weather like?", [], words)
     dot = Piece(1.0, 1.6, ".", [], [{"word": ".", "start": 1.1, "end": 1.6, "probability": 0.4}])
     first = Decoded([question, dot], None, None, avg_logprob=-0.2, no_speech_prob=0.01)
-    (segment,) = engine._finish_clip(clip, [(5.0, question), (5.0, dot)], first, "en", None)
+    placed = [(5.0, question), (5.0, dot)]
+    (segment,) = engine._finish_clip(clip, placed, first, "en", DecodeSettings(), _EN)
     assert segment.text == "What's the weather like?"
     assert (segment.start, segment.end) == (5.0, 6.0)
 
@@ -188,11 +194,13 @@ def test_batched_clips_keep_their_own_text(corpus: Path, engine) -> None:
     """Clips recognised in one batch (and from concurrent calls) get exactly their own text."""
     paths = [p for p, lang, _ in _manifest(corpus) if p.startswith("librivox/")]
     clips = [Clip(100.0 * i + 0.0123 * i, _read_wav(corpus / p)) for i, p in enumerate(paths)]
-    alone = [engine.recognize_sync([c], ["en"])[0] for c in clips]
+    settings = DecodeSettings()
+    alone = [asyncio.run(engine.recognize([c], ENGLISH, settings))[0] for c in clips]
 
     async def together() -> list:
         halves = await asyncio.gather(
-            engine.recognize(clips[:3], ["en"] * 3), engine.recognize(clips[3:], ["en"] * 2)
+            engine.recognize(clips[:3], ENGLISH, settings),
+            engine.recognize(clips[3:], ENGLISH, settings),
         )
         return halves[0] + halves[1]
 
@@ -228,11 +236,12 @@ def test_a_window_is_encoded_once_for_identification_and_decoding(corpus: Path, 
     spy = _CountingEncoder(engine.model.model)
     engine.model.model = spy
     try:
-        (ident,) = engine.identify_sync([clip], ["en", "es"])
-        (segments,) = engine.recognize_sync([clip], [ident.language])
+        (ident,) = asyncio.run(engine.identify([clip], _languages("en,es")))
+        plan = LanguagePlan(forced=ident.language)
+        (segments,) = asyncio.run(engine.recognize([clip], plan, DecodeSettings()))
     finally:
         engine.model.model = spy._model
-    assert ident.language == "es"
+    assert ident.language.whisper == "es"
     assert "luna" in " ".join(s.text for s in segments).lower()
     assert spy.encoded == 1
 
@@ -240,36 +249,38 @@ def test_a_window_is_encoded_once_for_identification_and_decoding(corpus: Path, 
 def test_min_window_encodes_a_short_clip_in_a_shorter_window(corpus: Path, engine) -> None:
     """With ``min_window`` a 6 s clip is encoded as 20 s of features, not 30 s, and is still
     identified and transcribed; the default engine keeps Whisper's 30 s."""
-    from voxflow.server.turn import engine_variant
+    from voxflow.engines.whisper import WhisperOptions
 
     clip = Clip(0.0, _read_wav(corpus / "azure-samples/es-mx.wav") * np.float32(0.8))
-    short = engine_variant(engine, min_window=20.0)
+    short = create_engine(WhisperOptions(min_window=20.0))  # the same loaded model
+    assert short.model is engine.model
     spy = _CountingEncoder(engine.model.model)
     engine.model.model = spy
     try:
-        (ident,) = short.identify_sync([clip], ["en", "es"])
-        (segments,) = short.recognize_sync([clip], [ident.language])
+        (ident,) = asyncio.run(short.identify([clip], _languages("en,es")))
+        plan = LanguagePlan(forced=ident.language)
+        (segments,) = asyncio.run(short.recognize([clip], plan, DecodeSettings()))
         shortened = spy.frames
-        engine.identify_sync([clip], ["en", "es"])
+        asyncio.run(engine.identify([clip], _languages("en,es")))
     finally:
         engine.model.model = spy._model
+        asyncio.run(short.aclose())
     assert (shortened, spy.frames) == (2000, 3000)
-    assert ident.language == "es"
+    assert ident.language.whisper == "es"
     text = " ".join(s.text for s in segments).lower()
     assert "distancia" in text and "luna" in text
 
 
-def test_an_engine_variant_decodes_with_its_own_options(corpus: Path, engine) -> None:
-    """Clips queued by a variant (as ``voxflow serve`` makes for partial results) are decoded
-    with the variant's options, though the batched model calls run on shared workers."""
-    from voxflow.server.turn import engine_variant
-
+def test_each_call_decodes_with_its_own_settings(corpus: Path, engine) -> None:
+    """Concurrent calls with other decode settings (as ``voxflow serve`` makes greedy partial
+    decodes) are decoded with their own, though the model calls run on shared workers."""
     clip = Clip(0.0, _read_wav(corpus / "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"))
-    plain = engine_variant(engine, word_timestamps=False, beam_size=1)
+    greedy = DecodeSettings(beam_size=1, word_timestamps=False)
 
     async def both() -> list:
         return await asyncio.gather(
-            engine.recognize([clip], ["en"]), plain.recognize([clip], ["en"])
+            engine.recognize([clip], ENGLISH, DecodeSettings()),
+            engine.recognize([clip], ENGLISH, greedy),
         )
 
     (worded,), (bare,) = asyncio.run(both())
@@ -278,11 +289,20 @@ def test_an_engine_variant_decodes_with_its_own_options(corpus: Path, engine) ->
     assert "young man" in _normalise(" ".join(s.text for s in bare))
 
 
-def test_engine_variants_keep_a_bounded_number_of_decoders(engine) -> None:
-    """A server that meets many phrase lists keeps at most MAX_DECODERS decoders alive."""
-    from voxflow.engines.whisper.engine import MAX_DECODERS
-    from voxflow.server.turn import engine_variant
+def test_phrases_become_hotwords_that_fit_whisper_s_prompt() -> None:
+    """A long phrase list is cut to what Whisper's prompt holds, keeping the first phrases."""
+    from voxflow.engines.whisper.engine import MAX_HOTWORDS_CHARS, hotwords
 
-    variants = [engine_variant(engine, hotwords=(f"Name{i}",)) for i in range(MAX_DECODERS + 4)]
-    assert [v.decoder.hotwords for v in variants] == [f"Name{i}" for i in range(len(variants))]
-    assert len(engine._decoders) == MAX_DECODERS
+    assert hotwords(()) is None
+    assert hotwords(("Contoso", "Jessie")) == "Contoso Jessie"
+    many = tuple(f"Name{i:03d}" for i in range(200))
+    kept = hotwords(many)
+    assert kept is not None and len(kept) < MAX_HOTWORDS_CHARS
+    assert kept.split() == list(many[: len(kept.split())]) and len(kept.split()) > 50
+
+
+_EN = Identified(resolve_language("en"), 1.0)
+
+
+def _languages(spec: str) -> tuple:
+    return LanguagePlan.parse(spec).candidates

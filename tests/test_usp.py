@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voxflow.errors import ProtocolError
+from voxflow.languages import LidMode, confidence_label
 from voxflow.server.usp import (
     Audio,
     AudioEnd,
@@ -22,7 +23,6 @@ from voxflow.server.usp import (
     Connection,
     ContextOptions,
     Continuation,
-    LanguageIdMode,
     Limits,
     RecognitionMode,
     RecognitionStatus,
@@ -41,7 +41,6 @@ from voxflow.server.usp import (
     client_messages,
     encode_binary_frame,
     encode_text_frame,
-    language_confidence,
     lexical,
     parse_binary_frame,
     parse_context,
@@ -124,13 +123,13 @@ CONTEXTS = {
     "detailed": dict(language="en-US", detailed=True, word_timings=True, word_confidence=True),
     "lid-at-start": dict(
         languages=("en-US", "de-DE"),
-        language_id_mode=LanguageIdMode.AT_START,
+        language_id_mode=LidMode.AT_START,
         detailed=True,
         word_timings=True,
         word_confidence=True,
     ),
     "lid-continuous": dict(
-        languages=("en-US", "de-DE"), language_id_mode=LanguageIdMode.CONTINUOUS
+        languages=("en-US", "de-DE"), language_id_mode=LidMode.CONTINUOUS
     ),
     "phrases-weight": dict(
         language="en-US", phrases=("Contoso", "Jessie Jackson"), phrase_weight=1.5
@@ -139,7 +138,7 @@ CONTEXTS = {
         phrases=("Contoso", "Jessie Jackson"),
         phrase_weight=1.0,
         languages=("en-US", "de-DE"),
-        language_id_mode=LanguageIdMode.AT_START,
+        language_id_mode=LidMode.AT_START,
     ),
     "dictation-profanity": dict(language="fr-FR", profanity="raw"),
     "endpoint-interactive": dict(language="en-us", mode=RecognitionMode.INTERACTIVE),
@@ -233,7 +232,7 @@ def test_settings_merge_query_and_context() -> None:
     # language id from the query alone means detection at the start
     target = parse_target("/speech/recognition/conversation/cognitiveservices/v1?lidEnabled=a,b")
     resolved = resolve_settings(target, ContextOptions())
-    assert resolved.languages == ("a", "b") and resolved.language_id_mode is LanguageIdMode.AT_START
+    assert resolved.languages == ("a", "b") and resolved.language_id_mode is LidMode.AT_START
     assert resolved.mode.continuous
     assert (
         resolve_settings(parse_target("/x"), ContextOptions()).mode is RecognitionMode.CONVERSATION
@@ -304,7 +303,7 @@ context_options = st.builds(
     word_timings=st.booleans(),
     word_confidence=st.booleans(),
     languages=st.lists(st.sampled_from(["en-US", "de-DE", "ja-JP"]), max_size=3).map(tuple),
-    language_id_mode=st.none() | st.sampled_from(list(LanguageIdMode)),
+    language_id_mode=st.none() | st.sampled_from(list(LidMode)),
     phrases=st.lists(st.text(max_size=20), max_size=4).map(tuple),
     phrase_weight=st.none() | st.floats(0, 2, allow_nan=False),
     profanity=st.none() | st.sampled_from(["raw", "masked", "removed"]),
@@ -320,7 +319,7 @@ context_options = st.builds(
 def test_context_options_round_trip(options: ContextOptions) -> None:
     if options.language_id_mode is not None or options.languages:
         # the SDK never sends languageId without a mode: ours defaults to at-start
-        mode = options.language_id_mode or LanguageIdMode.AT_START
+        mode = options.language_id_mode or LidMode.AT_START
         options = dataclasses.replace(options, language_id_mode=mode)
     message = speech_context_message(RID, options)
     assert parse_context(parse_text_frame(message).json()) == options
@@ -470,7 +469,7 @@ def test_ticks_round_trip(seconds: float, base: float) -> None:
 
 
 def test_small_helpers() -> None:
-    assert [language_confidence(p) for p in (0.95, 0.8, 0.5, 0.1, None)] == [
+    assert [confidence_label(p) for p in (0.95, 0.8, 0.5, 0.1, None)] == [
         "High",
         "High",
         "Medium",

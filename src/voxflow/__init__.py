@@ -1,7 +1,15 @@
-"""voxflow: transcribe long, multilingual audio quickly and without losing anything."""
+"""voxflow: transcribe long, multilingual audio quickly and without losing anything.
+
+The Python API: ``transcribe`` (sync), ``transcribe_async`` and ``stream`` (segments as they
+are ready), ``transcribe_many`` (many sources at once), with ``TranscribeOptions`` and the
+result types ``Transcript``, ``Segment`` and ``Word``.
+"""
 
 from __future__ import annotations
 
+from voxflow.engines import DecodeSettings, create_engine
+from voxflow.engines.azure import AzureOptions
+from voxflow.engines.whisper import WhisperOptions
 from voxflow.errors import (
     ConfigError,
     DecodeError,
@@ -12,21 +20,42 @@ from voxflow.errors import (
     ProtocolError,
     VoxflowError,
 )
+from voxflow.languages import LanguagePlan, LidMode
+from voxflow.pipeline import (
+    Progress,
+    TranscribeOptions,
+    stream,
+    transcribe,
+    transcribe_async,
+    transcribe_many,
+)
 from voxflow.transcript import Segment, Transcript, Word
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AzureOptions",
     "ConfigError",
     "DecodeError",
+    "DecodeSettings",
     "EngineError",
     "InputError",
+    "LanguagePlan",
+    "LidMode",
     "ModelError",
     "OutputError",
+    "Progress",
     "ProtocolError",
     "Segment",
+    "TranscribeOptions",
     "Transcript",
     "VoxflowError",
+    "WhisperOptions",
     "Word",
     "__version__",
+    "create_engine",
+    "stream",
+    "transcribe",
+    "transcribe_async",
+    "transcribe_many",
 ]

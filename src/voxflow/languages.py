@@ -23,8 +23,8 @@ import difflib
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from voxflow.errors import ConfigError
 
@@ -152,17 +152,8 @@ def normalize_tag(code: str) -> str:
     return "-".join(out)
 
 
-def whisper_code(tag: str, supported: Collection[str] | None = None) -> str:
-    """Whisper's code for a tag, code or name (``es-MX`` → ``es``); ConfigError when unknown."""
-    return resolve_language(tag, supported).whisper
-
-
-def resolve_language(code: str, supported: Collection[str] | None = None) -> Language:
-    """Map one tag, code or English name to a :class:`Language`.
-
-    ``supported`` is the model's language codes (``WhisperModel.supported_languages``): a code
-    the model lacks falls back where that is meaningful (``yue`` → ``zh``), else ConfigError.
-    """
+def resolve_language(code: str) -> Language:
+    """Map one tag, code or English name to a :class:`Language`; ConfigError when unknown."""
     name_key = " ".join(code.strip().lower().split())
     by_name = _code_for_name(name_key)
     if by_name is not None:
@@ -172,20 +163,23 @@ def resolve_language(code: str, supported: Collection[str] | None = None) -> Lan
         whisper = _whisper_for_tag(tag)
         if whisper is None:
             raise ConfigError(_unknown_message(code))
-    if supported is not None and whisper not in supported:
-        fallback = _FALLBACKS.get(whisper)
-        if fallback is None or fallback not in supported:
-            raise ConfigError(
-                f"language {code.strip()!r} ({WHISPER_LANGUAGES[whisper]}) is not supported by "
-                f"this model"
-            )
-        whisper = fallback
     return Language(tag=tag, whisper=whisper, name=WHISPER_LANGUAGES[whisper])
 
 
-def parse_languages(
-    spec: str | Iterable[str], supported: Collection[str] | None = None
-) -> tuple[Language, ...]:
+def model_code(language: Language, supported: Collection[str]) -> str:
+    """The code a model knows for ``language``: its Whisper code, or a fallback where that is
+    meaningful (``yue`` → ``zh`` for models before large-v3); ConfigError otherwise."""
+    if language.whisper in supported:
+        return language.whisper
+    fallback = _FALLBACKS.get(language.whisper)
+    if fallback is None or fallback not in supported:
+        raise ConfigError(
+            f"language {language.tag!r} ({language.name}) is not supported by this model"
+        )
+    return fallback
+
+
+def parse_languages(spec: str | Iterable[str]) -> tuple[Language, ...]:
     """Parse candidates (``"en-US,es-MX"`` or a list of tags) in the order given, no cap on count.
 
     Empty items are ignored; a tag given twice is kept once; ConfigError when none is left.
@@ -196,18 +190,13 @@ def parse_languages(
     for item in items:
         if not item.strip():
             continue
-        language = resolve_language(item, supported)
+        language = resolve_language(item)
         if language.tag not in seen:
             seen.add(language.tag)
             result.append(language)
     if not result:
         raise ConfigError("no candidate language given: pass tags such as 'en-US,es-MX'")
     return tuple(result)
-
-
-def whisper_candidates(languages: Sequence[Language]) -> tuple[str, ...]:
-    """Distinct Whisper codes of the candidates, first-given order: what Whisper LID picks from."""
-    return tuple(dict.fromkeys(lang.whisper for lang in languages))
 
 
 def candidate_for(whisper: str, languages: Sequence[Language]) -> Language | None:
@@ -257,36 +246,108 @@ def _unknown_message(code: str) -> str:
         f"Whisper code such as 'es', or an English name such as 'Spanish'"
     )
 
-# --- language identification modes -------------------------------------------------------
-
-LidMode = Literal["at-start", "continuous"]
-"""Identify the language once at the start of the audio, or again for every segment."""
-
-LID_MODES: tuple[LidMode, ...] = ("at-start", "continuous")
-AZURE_LID_MODES: Mapping[LidMode, str] = {"at-start": "AtStart", "continuous": "Continuous"}
-"""Azure's values of ``SpeechServiceConnection_LanguageIdMode`` for each mode."""
-
-_LID_SPELLINGS: dict[str, LidMode] = {
-    "atstart": "at-start",
-    "ataudiostart": "at-start",
-    "detectataudiostart": "at-start",
-    "detectatstart": "at-start",
-    "start": "at-start",
-    "continuous": "continuous",
-    "detectcontinuous": "continuous",
-}
+# --- language identification modes and plans ----------------------------------------------
 
 
-def parse_lid_mode(value: str) -> LidMode:
-    """Read a LID mode in our spelling or Azure's (``DetectAtAudioStart``, ``AtStart``, ...)."""
-    key = re.sub(r"[^a-z]", "", value.lower())
-    mode = _LID_SPELLINGS.get(key)
-    if mode is None:
+class LidMode(StrEnum):
+    """Identify the language once at the start of the audio, or again for every segment."""
+
+    AT_START = "at-start"
+    CONTINUOUS = "continuous"
+
+    @classmethod
+    def parse(cls, value: str) -> LidMode:
+        """Read a mode in voxflow's spelling or Azure's (``DetectAtAudioStart``, ``AtStart``,
+        ``DetectContinuous``, ``Continuous``)."""
+        key = re.sub(r"[^a-z]", "", str(value).lower()).removeprefix("detect")
+        if key in ("atstart", "ataudiostart", "start"):
+            return cls.AT_START
+        if key == "continuous":
+            return cls.CONTINUOUS
         raise ConfigError(
             f"unknown language identification mode {value!r}: use 'at-start' "
             f"(Azure: DetectAtAudioStart, AtStart) or 'continuous' (DetectContinuous, Continuous)"
         )
-    return mode
+
+
+@dataclass(frozen=True)
+class Identified:
+    """The outcome of language identification: the language, how sure, and every candidate's
+    probability (by Whisper code)."""
+
+    language: Language
+    confidence: float
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LanguagePlan:
+    """Which language to recognise in, parsed once and shared by the pipeline, the engines and
+    the server: one ``forced`` language, or ``candidates`` identified ``mode``-wise, or (neither)
+    any language the engine knows. ``decided`` is what identification at the start settled on.
+    """
+
+    forced: Language | None = None
+    candidates: tuple[Language, ...] = ()
+    mode: LidMode = LidMode.AT_START
+    decided: Identified | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        candidates: str | Iterable[str] = (),
+        *,
+        forced: str | None = None,
+        lid: str = LidMode.AT_START,
+    ) -> LanguagePlan:
+        """A plan from the user's words: ``candidates`` as ``"en-US,es-MX"`` or a list of tags,
+        ``forced`` one tag (candidates are then ignored), ``lid`` a mode in any spelling."""
+        mode = LidMode.parse(lid)
+        if forced is not None and forced.strip():
+            return cls(forced=resolve_language(forced), mode=mode)
+        given = candidates.split(",") if isinstance(candidates, str) else list(candidates)
+        if not any(item.strip() for item in given):
+            return cls(mode=mode)
+        return cls(candidates=parse_languages(given), mode=mode)
+
+    @property
+    def fixed(self) -> Identified | None:
+        """The one language every clip is recognised in, when there is no choice left: the
+        forced one, the only candidate, or the one decided at the start; else None."""
+        if self.forced is not None:
+            return Identified(self.forced, 1.0)
+        if self.decided is not None:
+            return self.decided
+        if self.candidates and len(self.codes) == 1:
+            return Identified(self.candidates[0], 1.0)
+        return None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Distinct Whisper codes of the candidates, first-given order (empty: any language)."""
+        return tuple(dict.fromkeys(lang.whisper for lang in self.candidates))
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The languages as the user named them: the forced one, or the candidates."""
+        if self.forced is not None:
+            return (self.forced.tag,)
+        return tuple(lang.tag for lang in self.candidates)
+
+    def language(self, code: str) -> Language:
+        """The language a Whisper detection stands for: the first candidate with that code, or
+        the code itself when there are no candidates."""
+        return candidate_for(code, self.candidates) or resolve_language(code)
+
+    def deciding(self, identified: Identified) -> LanguagePlan:
+        """This plan once identification at the start has settled on a language."""
+        return replace(self, decided=identified)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What of the plan changes an output (the decision is made from the audio)."""
+        forced = self.forced.tag if self.forced else None
+        return {"forced": forced, "candidates": [c.tag for c in self.candidates],
+                "mode": str(self.mode)}  # fmt: skip
 
 
 # --- confidence --------------------------------------------------------------------------

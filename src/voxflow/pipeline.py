@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, cast
 
+from voxflow.audio.pcm import SAMPLE_RATE
+from voxflow.audio.sources import source_name
+from voxflow.engines import create_engine
 from voxflow.engines.base import (
     Capabilities,
     Clip,
     ClipsFailed,
+    DecodeSettings,
     Engine,
     FailedClip,
-    Identified,
-    LanguageIdentifyingEngine,
     SourceReadingEngine,
-    capabilities,
 )
 from voxflow.errors import ConfigError, EngineError, VoxflowError
-from voxflow.language_switch import split_at_language_switches
-from voxflow.languages import Language, LidMode, parse_languages, parse_lid_mode, resolve_language
+from voxflow.languages import Identified, LanguagePlan, LidMode
 from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
@@ -47,22 +45,27 @@ MERGE_GAP = 2.0
 
 @dataclass(frozen=True)
 class TranscribeOptions:
-    """What to recognise and how; engine-independent."""
+    """What to recognise and how, whatever the engine: the languages (a plan parsed once, see
+    ``LanguagePlan.parse``), the segmenter, and how each clip is decoded."""
 
-    language: str | None = None  # force one language (BCP-47 or Whisper code)
-    languages: tuple[str, ...] = ()  # candidate languages for identification
-    lid: LidMode = "at-start"
+    languages: LanguagePlan = field(default_factory=LanguagePlan)
     vad: Literal["silero", "silence"] = "silero"
     vad_threshold: float = 0.35  # Silero speech probability that opens a region
     max_segment: float = 30.0
-    batch_size: int = 8
+    batch_size: int = 8  # clips handed to the engine per call
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lid", parse_lid_mode(self.lid))  # Azure's spellings too
         if self.vad not in ("silero", "silence"):
             raise ConfigError(f"unknown segmenter {self.vad!r}: use silero or silence")
         if self.batch_size < 1:
             raise ConfigError("batch size must be at least 1")
+
+    def fingerprint(self) -> dict[str, object]:
+        """What changes a transcript: all but the batch size, which changes only the pace."""
+        return {"languages": self.languages.fingerprint(), "vad": self.vad,
+                "vad_threshold": self.vad_threshold, "max_segment": self.max_segment,
+                "decode": self.decode.fingerprint()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,50 +80,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class _LanguagePlan:
-    """Which language each clip is recognised in, with the confidence of that decision."""
-
-    forced: Language | None
-    candidates: tuple[Language, ...]
-    mode: LidMode
-    decided: Identified | None = None
-    by_code: dict[str, Language] = field(default_factory=dict)
-
-    @classmethod
-    def from_options(cls, options: TranscribeOptions, engine: Engine) -> _LanguagePlan:
-        # Map tags onto what the model knows (zh-HK is Cantonese only where the model has it).
-        supported = getattr(engine, "supported_languages", None)
-        forced = resolve_language(options.language, supported) if options.language else None
-        candidates = parse_languages(options.languages, supported) if options.languages else ()
-        by_code: dict[str, Language] = {}
-        for lang in candidates:
-            by_code.setdefault(lang.whisper, lang)  # the first tag given labels a Whisper code
-        return cls(forced, candidates, options.lid, by_code=by_code)
-
-    @property
-    def codes(self) -> list[str]:
-        return list(self.by_code)
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        """The languages as the user named them: the forced one, or the candidates."""
-        if self.forced:
-            return (self.forced.tag,)
-        return tuple(lang.tag for lang in self.candidates)
-
-    def label(self, code: str) -> str:
-        """The language as the user named it (``es-MX``), or Whisper's code without candidates."""
-        lang = self.by_code.get(code)
-        return lang.tag if lang else code
-
-
-def _source_name(source: Any) -> str:
-    if isinstance(source, (str, Path)):
-        return str(source)
-    return getattr(source, "name", None) or f"<{type(source).__name__}>"
 
 
 class _Producer:
@@ -175,7 +134,9 @@ class _Producer:
         from voxflow.vad import VadOptions
 
         try:
-            with open_audio(self.source, sample_rate=16000, channels=1, name=self.name) as audio:
+            with open_audio(
+                self.source, sample_rate=SAMPLE_RATE, channels=1, name=self.name
+            ) as audio:
                 self.total = audio.info.duration
                 frames = 0
 
@@ -201,7 +162,7 @@ class _Producer:
                         return
                     if not self._put(Clip(seg.start, seg.samples.reshape(-1))):
                         return
-                self.duration = frames / 16000
+                self.duration = frames / SAMPLE_RATE
         except VoxflowError as exc:
             self._put(exc)
             return
@@ -253,43 +214,46 @@ async def stream(
     after its retries; a source whose every clip failed raises EngineError instead.
     """
     options = options or TranscribeOptions()
-    engine = engine or default_engine()
-    name = name or _source_name(source)
-    plan = _LanguagePlan.from_options(options, engine)
-    caps = capabilities(engine)
+    engine = engine or create_engine()
+    name = name or source_name(source)
+    caps = engine.capabilities
     info = info if info is not None else {}
     if caps.reads_source:
-        async for seg in _from_engine_source(engine, source, plan, name, info, progress):
+        async for seg in _from_engine_source(engine, source, options, name, info, progress):
             yield seg
         return
     # An engine that works on many clips at once gets each clip on its own, that many in flight.
     batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
     producer = _Producer(source, options, name, caps, batch_size)
     producer.start()
+    plan = options.languages
     count = 0
     done_s = 0.0
     pending: list[asyncio.Task[tuple[list[list[Segment]], float]]] = []
-    workers = max(1, getattr(getattr(engine, "options", None), "num_workers", 1))
-    max_in_flight = max(workers, caps.parallel_clips)
+    max_in_flight = max(caps.workers, caps.parallel_clips)
     failures: list[FailedClip] = []
     recognised = 0  # clips recognised without failure
     batches = aiter(producer.batches(batch_size))
-    exhausted = False
+    upcoming: asyncio.Task[list[Clip] | None] | None = asyncio.ensure_future(anext(batches, None))
     try:
-        while not exhausted or pending:
-            if not exhausted:
-                batch = await anext(batches, None)
-                if batch is None:
-                    exhausted = True
-                else:
-                    if caps.identifies_languages:
-                        work = _recognize_identifying(engine, batch, plan)
-                    else:
-                        clips, languages, idents = await _assign_languages(engine, plan, batch)
-                        work = _recognize(engine, clips, languages, idents, plan)
-                    pending.append(asyncio.ensure_future(work))
+        while upcoming is not None or pending:
+            # With room for more work, wait for the next batch or the oldest result, whichever
+            # comes first: a live source that pauses must not hold back finished results.
+            if upcoming is not None and len(pending) < max_in_flight:
+                await asyncio.wait({upcoming, *pending[:1]}, return_when=asyncio.FIRST_COMPLETED)
+                if upcoming.done():
+                    batch = upcoming.result()
+                    upcoming = None
+                    if batch is not None:
+                        if plan.fixed is None and _decides_at_start(plan, caps):
+                            plan = plan.deciding(await _decide_at_start(engine, plan, batch))
+                        work = _recognize(engine, batch, plan, options.decode)
+                        pending.append(asyncio.ensure_future(work))
+                        upcoming = asyncio.ensure_future(anext(batches, None))
             # Results leave in submission order, so segments come out in time order.
-            while pending and (exhausted or len(pending) >= max_in_flight or pending[0].done()):
+            while pending and (
+                upcoming is None or len(pending) >= max_in_flight or pending[0].done()
+            ):
                 try:
                     results, batch_end = await pending.pop(0)
                 except ClipsFailed as exc:  # keep what was recognised; report what was lost
@@ -312,8 +276,14 @@ async def stream(
             progress(Progress(name, total or done_s, total, count, finished=True))
     finally:
         producer.stop()
-        for task in pending:
+        for task in [*pending, *([upcoming] if upcoming is not None else [])]:
             task.cancel()
+
+
+def _decides_at_start(plan: LanguagePlan, caps: Capabilities) -> bool:
+    """Whether the pipeline identifies the language once, from the first speech: in at-start
+    mode, unless the engine identifies languages itself."""
+    return plan.mode is LidMode.AT_START and not caps.identifies_languages
 
 
 def _report_failures(
@@ -334,7 +304,7 @@ def _report_failures(
 async def _from_engine_source(
     engine: Engine,
     source: Any,
-    plan: _LanguagePlan,
+    options: TranscribeOptions,
     name: str,
     info: dict[str, Any],
     progress: ProgressCallback | None,
@@ -342,113 +312,51 @@ async def _from_engine_source(
     """An engine that reads the whole source itself (e.g. compressed bytes sent as they are)."""
     count = 0
     reader = cast(SourceReadingEngine, engine)
-    async for seg in reader.recognize_source(source, plan.tags, plan.mode, name=name, info=info):
+    segments = reader.recognize_source(
+        source, options.languages, options.decode, name=name, info=info
+    )
+    async for seg in segments:
         count += 1
         yield seg
     total = info.get("duration")
-    info["language"] = _overall_language(plan)
+    info["language"] = _overall_language(options.languages)
     if progress:
         progress(Progress(name, total or 0.0, total, count, finished=True))
 
 
-async def _recognize_identifying(
-    engine: Engine, clips: list[Clip], plan: _LanguagePlan
-) -> tuple[list[list[Segment]], float]:
-    """An engine that identifies languages itself gets the user's tags and the LID mode."""
-    end = max((c.end for c in clips), default=0.0)
-    identifier = cast(LanguageIdentifyingEngine, engine)
-    results = await identifier.recognize_languages(clips, plan.tags, plan.mode)
-    return results, end
+def _overall_language(plan: LanguagePlan) -> str | None:
+    """The source's language as the user named it, when one was forced or decided."""
+    fixed = plan.fixed
+    return fixed.language.tag if fixed else None
 
 
-def _overall_language(plan: _LanguagePlan) -> str | None:
-    if plan.forced:
-        return plan.forced.tag
-    if plan.decided:
-        return plan.label(plan.decided.language)
-    return None
-
-
-async def _assign_languages(
-    engine: Engine, plan: _LanguagePlan, batch: list[Clip]
-) -> tuple[list[Clip], list[str], list[Identified | None]]:
-    """Pick each clip's language by the plan; continuous mode may split clips at switches."""
-    if plan.forced:
-        return batch, [plan.forced.whisper] * len(batch), [None] * len(batch)
-    if plan.mode == "at-start" or len(plan.codes) == 1:
-        if plan.decided is None:
-            plan.decided = await _decide_at_start(engine, plan, batch)
-        return batch, [plan.decided.language] * len(batch), [plan.decided] * len(batch)
-    clips: list[Clip] = []
-    idents: list[Identified | None] = []
-    for clip in batch:
-        for part, ident in await split_at_language_switches(engine, clip, plan.codes):
-            clips.append(part)
-            idents.append(ident)
-    if plan.decided is None and idents:
-        plan.decided = idents[0]
-    return clips, [i.language for i in idents if i], idents
-
-
-async def _decide_at_start(engine: Engine, plan: _LanguagePlan, batch: list[Clip]) -> Identified:
+async def _decide_at_start(engine: Engine, plan: LanguagePlan, batch: list[Clip]) -> Identified:
     """Decide the language once from the first seconds of speech (up to Whisper's window): the
     first clip alone when it is long enough (the engine then reuses that work to decode it),
     else the first clips joined."""
     import numpy as np
 
-    if len(plan.codes) == 1:
-        return Identified(plan.codes[0], 1.0, {plan.codes[0]: 1.0})
     if batch[0].duration >= AT_START_MIN:
-        (ident,) = await engine.identify([batch[0]], plan.codes)
+        (ident,) = await engine.identify([batch[0]], plan.candidates)
         return ident
     pieces, total = [], 0.0
     for clip in batch:
-        take = clip.samples[: int((AT_START_SPEECH - total) * 16000)]
+        take = clip.samples[: int((AT_START_SPEECH - total) * SAMPLE_RATE)]
         pieces.append(take)
-        total += len(take) / 16000
+        total += len(take) / SAMPLE_RATE
         if total >= AT_START_SPEECH:
             break
     speech = Clip(batch[0].start, np.concatenate(pieces))
-    (ident,) = await engine.identify([speech], plan.codes)
+    (ident,) = await engine.identify([speech], plan.candidates)
     return ident
 
 
 async def _recognize(
-    engine: Engine,
-    clips: Sequence[Clip],
-    languages: Sequence[str],
-    idents: Sequence[Identified | None],
-    plan: _LanguagePlan,
+    engine: Engine, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
 ) -> tuple[list[list[Segment]], float]:
-    """Recognise a batch; each segment is labelled as the user named its language."""
-    results = await engine.recognize(clips, list(languages))
-    out = []
-    for segs, lang, ident in zip(results, languages, idents, strict=True):
-        confidence = ident.confidence if ident else (1.0 if plan.forced else None)
-        out.append(
-            [
-                dataclasses.replace(s, language=plan.label(lang), confidence=_round(confidence))
-                for s in segs
-            ]
-        )
-    return out, max((c.end for c in clips), default=0.0)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
-
-
-_default_engine: Engine | None = None
-
-
-def default_engine() -> Engine:
-    """The embedded Whisper engine on the bundled model, created once per process."""
-    global _default_engine
-    if _default_engine is None:
-        from voxflow.engines.whisper import WhisperEngine
-
-        _default_engine = WhisperEngine()
-    return _default_engine
+    """Recognise a batch; with the end of its audio, for progress."""
+    results = await engine.recognize(clips, plan, settings)
+    return results, max((c.end for c in clips), default=0.0)
 
 
 async def transcribe_async(
@@ -460,7 +368,7 @@ async def transcribe_async(
     name: str | None = None,
 ) -> Transcript:
     """Transcribe one source completely and return its Transcript."""
-    name = name or _source_name(source)
+    name = name or source_name(source)
     info: dict[str, Any] = {}
     segments = [
         seg
@@ -507,7 +415,7 @@ async def transcribe_many(
     as it finishes. A bad source yields its error and the others go on."""
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
-    engine = engine or default_engine()
+    engine = engine or create_engine()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(src: Any) -> tuple[Any, Transcript | VoxflowError]:

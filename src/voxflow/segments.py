@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from voxflow.audio.pcm import SAMPLE_RATE, frame_power
 from voxflow.errors import ConfigError
 from voxflow.vad import (
-    SAMPLE_RATE,
     Detector,
     DetectorName,
     Region,
@@ -242,11 +242,10 @@ class SegmentPlanner:
 
     def _quietest(self, lo: int, hi: int) -> int:
         """The centre of the quietest stretch (smoothed 30 ms energy) in ``[lo, hi]``."""
-        x = self._buf.slice(lo, hi).astype(np.float64)
-        n = len(x) // self._frame
+        energy = frame_power(self._buf.slice(lo, hi), self._frame)
+        n = len(energy)
         if n < 1:
             return hi
-        energy = (x[: n * self._frame].reshape(n, self._frame) ** 2).mean(axis=1)
         k = min(SPLIT_SMOOTH, n)
         smooth = np.convolve(energy, np.ones(k) / k, mode="valid")
         best = len(smooth) - 1 - int(np.argmin(smooth[::-1]))  # latest of equal minima

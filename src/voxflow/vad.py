@@ -18,9 +18,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from voxflow.audio.pcm import SAMPLE_RATE
 from voxflow.errors import ConfigError, ModelError
 
-SAMPLE_RATE = 16000
 WINDOW = 512  # samples the v6 model judges per step at 16 kHz
 CONTEXT = 64  # samples of the previous window prepended to each window (model input is 576)
 STATE_SHAPE = (1, 1, 128)  # LSTM hidden and cell state, carried from window to window
@@ -397,25 +397,14 @@ class SilenceDetector:
     def _region(self, start_ms: int, end_ms: int) -> Region:
         return Region(start_ms * self._rate // 1000, min(end_ms * self._rate // 1000, self._fed))
 
-    def _judged_ms(self) -> int | None:
-        """Where the next silence can start at the earliest (None if the scanner won't say)."""
-        try:
-            pending = self._scan._merger._first  # a silence found, not yet final
-            if pending is not None:
-                return int(pending)
-            # windows before _next are judged; finish() may add one off-grid window after them
-            return int(self._scan._next) - self._scan.seek_step + 1
-        except AttributeError:  # pragma: no cover - only if voxflow.silence changes its insides
-            return None
-
     @property
     def settled(self) -> int:
         return self._speech_from * self._rate // 1000
 
     @property
     def open_region(self) -> Region | None:
-        judged = self._judged_ms()
-        if judged is None or judged <= self._speech_from:
+        judged = self._scan.pending_from_ms  # where the next silence can start at the earliest
+        if judged <= self._speech_from:
             return None
         return self._region(self._speech_from, judged)
 

@@ -6,12 +6,15 @@ once, with exact frame positions; ``load`` gathers a short clip into an :class:`
 :class:`voxflow.errors.DecodeError` with a one-line message naming the source.
 """
 
+from voxflow.audio.pcm import SAMPLE_RATE
+from voxflow.audio.sources import read_bytes, source_name
 from voxflow.audio.stream import DTYPES, AudioStream, load, open_audio, probe
 from voxflow.audio.types import RAW_FORMATS, Audio, AudioInfo, Chunk, RawPcm, max_amplitude
 
 __all__ = [
     "DTYPES",
     "RAW_FORMATS",
+    "SAMPLE_RATE",
     "Audio",
     "AudioInfo",
     "AudioStream",
@@ -21,4 +24,6 @@ __all__ = [
     "max_amplitude",
     "open_audio",
     "probe",
+    "read_bytes",
+    "source_name",
 ]

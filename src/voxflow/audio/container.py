@@ -94,8 +94,11 @@ class ContainerSource:
             duration = float(self.stream.duration * self.stream.time_base)
         elif self.container.duration is not None:
             duration = self.container.duration / av.time_base
-        self.info = AudioInfo(self.name, rate, channels, width, codec, duration)
-        self._declare_length(self.container.format.name, codec, duration)
+        container = self.container.format.name
+        self.info = AudioInfo(
+            self.name, rate, channels, width, codec, duration, container.split(",")[0]
+        )
+        self._declare_length(container, codec, duration)
 
     def _declare_length(self, container: str, codec: str, duration: float | None) -> None:
         """Set ``declared_frames``/``exact_length``; a WAV missing data fails right here."""

@@ -13,6 +13,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import av
@@ -83,6 +84,22 @@ def open_source(source: Any, name: str | None = None) -> Source:
             native_width=RAW_FORMATS[source.sample_format],
         )
     return ContainerSource(_target(source, name), name)
+
+
+def read_bytes(source: Any, name: str | None = None) -> bytes:
+    """All of ``source``'s bytes as they are (a path, ``"-"``, a file-like object or bytes),
+    with the checks and messages of decoding: for an engine that sends the file itself."""
+    name = name or source_name(source)
+    target = _target(source, name)
+    if isinstance(target, io.BytesIO):
+        return target.getvalue()
+    if isinstance(target, str):
+        try:
+            return Path(target.removeprefix("file:")).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", source=name) from None
+    data = target.read()
+    return bytes(data or b"")
 
 
 def _target(data: Any, name: str) -> Any:

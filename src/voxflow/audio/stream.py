@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from voxflow.audio.lengths import is_short
+from voxflow.audio.pcm import SAMPLE_RATE
 from voxflow.audio.sources import Source, open_source
 from voxflow.audio.types import Audio, AudioInfo, Chunk
 from voxflow.errors import ConfigError, DecodeError
@@ -270,7 +271,7 @@ def _dtype_of(fmt: str) -> Any:
 def open_audio(
     source: Any,
     *,
-    sample_rate: int | None = 16000,
+    sample_rate: int | None = SAMPLE_RATE,
     channels: int | None = 1,
     dtype: str = "float32",
     chunk_frames: int | None = None,
@@ -322,7 +323,7 @@ def probe(source: Any, *, name: str | None = None) -> AudioInfo:
 def load(
     source: Any,
     *,
-    sample_rate: int | None = 16000,
+    sample_rate: int | None = SAMPLE_RATE,
     channels: int | None = 1,
     dtype: str = "float32",
     name: str | None = None,

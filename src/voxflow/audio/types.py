@@ -63,6 +63,7 @@ class AudioInfo:
     sample_width: int  # bytes per sample that dtype="native" gives: 1, 2, 3 or 4
     codec: str
     duration: float | None  # seconds the container declares; None when it does not say
+    container: str = ""  # the container format FFmpeg found ("wav", "mp3", "ogg"...); "" in memory
 
 
 @dataclass(frozen=True)

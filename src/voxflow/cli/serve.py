@@ -126,13 +126,10 @@ def serve(
             force_401=fault_401,
         ),
     )
-    engine = None
-    if workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    if model is not None or device != "auto" or workers != 1:
-        from voxflow.engines import create_engine
+    from voxflow.engines import create_engine
+    from voxflow.engines.whisper import WhisperOptions
 
-        engine = create_engine("whisper", model=model, device=device, num_workers=workers)
+    engine = create_engine(WhisperOptions(model=model, device=device, num_workers=workers))
     if not _loopback(host) and key is None:
         print(
             f"voxflow serve: warning: listening on {host} without --key: anyone who can reach "

@@ -7,7 +7,6 @@ command again after a crash, a kill or Ctrl-C and only what is left is done.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 import threading
@@ -16,10 +15,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from voxflow.engines import DecodeSettings, create_engine
+from voxflow.engines.azure import AzureOptions
+from voxflow.engines.whisper import WhisperOptions
 from voxflow.errors import ConfigError
 from voxflow.formats import render
 from voxflow.inputs import expand_inputs
 from voxflow.jobs import BatchOptions, BatchResult, JobState, exit_code, run_batch
+from voxflow.languages import LanguagePlan
 from voxflow.pipeline import TranscribeOptions
 from voxflow.progress import make_reporter
 from voxflow.transcript import Transcript
@@ -60,9 +63,10 @@ def transcribe(
         str | None, typer.Option(help="Force one language (e.g. en or es-MX); no identification.")
     ] = None,
     vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
-    concurrency: Annotated[
-        int, typer.Option(help="Files transcribed at once (with --engine azure: sessions).")
-    ] = 4,
+    concurrency: Annotated[int, typer.Option(help="Files transcribed at once.")] = 4,
+    workers: Annotated[
+        int, typer.Option(help="Whisper model calls at once (the cores are shared among them).")
+    ] = 2,
     beam_size: Annotated[int, typer.Option(help="Beam width (1 = greedy, fastest).")] = 5,
     batch_size: Annotated[
         int, typer.Option(help="Segments per batched model call (on a GPU; a CPU takes one).")
@@ -116,6 +120,9 @@ def transcribe(
     azure_compressed: Annotated[
         bool, typer.Option(help="Push the file's own MP3/Opus/FLAC bytes (needs GStreamer).")
     ] = False,
+    azure_sessions: Annotated[
+        int, typer.Option(help="Azure sessions at once, across all files.")
+    ] = 8,
     azure_session_seconds: Annotated[
         float, typer.Option(help="Longest Azure session; long audio is cut at silences.")
     ] = 300.0,
@@ -138,17 +145,7 @@ def transcribe(
     With -o DIR the batch is a job that resumes: run the same command again after a crash
     or Ctrl-C; `voxflow jobs status DIR` shows where it stands.
     """
-    from voxflow.engines import create_engine
-
-    fmts = [fmt.lower().lstrip(".") for fmt in _split_list(formats)]
-    for fmt in fmts:
-        render(Transcript("", 0.0), fmt)  # an unknown format fails here, before any work
-    if not fmts:
-        raise ConfigError("no output format given")
-    fmts = list(dict.fromkeys(fmts))
-    to_stdout = output == "-"
-    if to_stdout and len(fmts) > 1:
-        raise ConfigError("-o - writes one format to stdout; give an output directory for more")
+    fmts = _formats(formats, output)
     if progress not in (None, "json"):
         raise ConfigError(f"unknown progress mode {progress!r}: only json")
     _check_bounds(concurrency, max_attempts, timeout, max_duration)
@@ -156,47 +153,54 @@ def transcribe(
     if not names:
         where = ", ".join([*(inputs or []), *(f"--manifest {m}" for m in manifest or ())])
         raise ConfigError(f"no audio or video files in {where or 'the arguments'}")
+    # Build: every option object, checked, before any work.
     options = TranscribeOptions(
-        language=language,
-        languages=tuple(_split_list(languages)),
-        lid=lid,  # type: ignore[arg-type]
+        languages=LanguagePlan.parse(languages or (), forced=language, lid=lid),
         vad=vad,  # type: ignore[arg-type]
         batch_size=batch_size,
+        decode=DecodeSettings(beam_size, word_timestamps, tuple(phrase or ())),
     )
-    settings = {
-        "engine": engine, "model": model, "beam_size": beam_size,
-        "word_timestamps": word_timestamps, "formats": sorted(fmts),
-        "transcribe": dataclasses.asdict(options),
-    }  # fmt: skip
-    if min_window is not None:  # only when set: earlier jobs' outputs stay current
-        settings["min_window"] = min_window
+    engine_options: WhisperOptions | AzureOptions
+    if engine == "whisper":
+        engine_options = WhisperOptions(
+            model=model, device=device, num_workers=workers, batch_size=batch_size,
+            min_window=min_window,
+        )  # fmt: skip
+    elif engine == "azure":
+        engine_options = AzureOptions.from_env(
+            key=azure_key, token=azure_token, region=azure_region, endpoint=azure_endpoint,
+            host=azure_host, compressed=azure_compressed, sessions=azure_sessions,
+            session_seconds=azure_session_seconds, max_retries=azure_retries,
+            profanity=azure_profanity, push_speed=azure_push_speed,
+        )  # fmt: skip
+    else:
+        raise ConfigError(f"unknown engine {engine!r}: choose whisper or azure")
     batch = BatchOptions(
-        formats=tuple(fmts), out_dir=None if to_stdout else Path(output), overwrite=overwrite,
+        formats=fmts, out_dir=None if output == "-" else Path(output), overwrite=overwrite,
         concurrency=concurrency, timeout=timeout, max_duration=max_duration,
-        max_attempts=max_attempts, retry_failed=retry_failed, settings=settings,
+        max_attempts=max_attempts, retry_failed=retry_failed,
     )  # fmt: skip
-    # The job is opened (and locked) first: a bad output directory fails before the model loads.
+    code, interrupted = run(names, engine_options, options, batch, progress=progress, quiet=quiet)
+    if code:
+        _exit(code, interrupted=interrupted)
+
+
+def run(
+    names: list[str],
+    engine_options: WhisperOptions | AzureOptions,
+    options: TranscribeOptions,
+    batch: BatchOptions,
+    *,
+    progress: str | None = None,
+    quiet: bool = False,
+) -> tuple[int, bool]:
+    """Run the batch and report it: the exit code, and whether a signal interrupted it.
+
+    The job is opened (and locked) first, so a bad output directory fails before the model
+    loads."""
     job = JobState.open(batch.out_dir) if batch.out_dir is not None else None
     try:
-        engine_options: dict[str, object]
-        if engine == "azure":
-            engine_options = {
-                "key": azure_key, "token": azure_token, "region": azure_region,
-                "endpoint": azure_endpoint, "host": azure_host, "compressed": azure_compressed,
-                "concurrency": concurrency, "session_seconds": azure_session_seconds,
-                "max_retries": azure_retries, "phrases": tuple(phrase or ()),
-                "profanity": azure_profanity, "push_speed": azure_push_speed,
-                "word_timestamps": word_timestamps,
-            }  # fmt: skip
-        else:
-            engine_options = {
-                "beam_size": beam_size, "batch_size": batch_size, "min_window": min_window,
-            }  # fmt: skip
-            engine_options.update(model=model, device=device, word_timestamps=word_timestamps)
-            engine_options["hotwords"] = tuple(phrase or ())
-            # Inference threads: one model worker per concurrently transcribed file, up to two.
-            engine_options["num_workers"] = max(1, min(concurrency, 2))
-        recognizer = create_engine(engine, **engine_options)
+        recognizer = create_engine(engine_options)
         reporter = make_reporter(progress, quiet)
         work = run_batch(
             names, engine=recognizer, options=options, batch=batch, reporter=reporter, job=job
@@ -205,10 +209,20 @@ def transcribe(
     finally:
         if job is not None:
             job.close()
-    _print_stdout(result, to_stdout)
-    code = _summarise(result, batch.out_dir, quiet)
-    if code:
-        _exit(code, interrupted=result.signal is not None)
+    _print_stdout(result, batch.out_dir is None)
+    return _summarise(result, batch.out_dir, quiet), result.signal is not None
+
+
+def _formats(spec: str, output: str) -> tuple[str, ...]:
+    """The output formats, each known, in the order given, once each."""
+    fmts = list(dict.fromkeys(fmt.lower().lstrip(".") for fmt in _split_list(spec)))
+    for fmt in fmts:
+        render(Transcript("", 0.0), fmt)  # an unknown format fails here, before any work
+    if not fmts:
+        raise ConfigError("no output format given")
+    if output == "-" and len(fmts) > 1:
+        raise ConfigError("-o - writes one format to stdout; give an output directory for more")
+    return tuple(fmts)
 
 
 def _check_bounds(

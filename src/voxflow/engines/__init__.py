@@ -1,35 +1,60 @@
-"""Recognition engines behind one async protocol; ``create_engine`` is the registry."""
+"""Recognition engines behind one async protocol; ``create_engine`` is the one factory."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING
 
-from voxflow.engines.base import Capabilities, Clip, Engine, Identified, capabilities
+from voxflow.engines.base import (
+    Capabilities,
+    Clip,
+    DecodeSettings,
+    Engine,
+    EngineOptions,
+    SourceReadingEngine,
+)
 from voxflow.errors import ConfigError
 
-ENGINES = ("whisper", "azure")
+if TYPE_CHECKING:
+    from voxflow.engines.azure import AzureOptions
+    from voxflow.engines.whisper import WhisperOptions
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
 
 
-def create_engine(name: str, **options: Any) -> Engine:
-    """Build the named engine with its options (see each engine's options class)."""
-    if name == "whisper":
-        from voxflow.engines.whisper import WhisperEngine, WhisperOptions
+def create_engine(options: WhisperOptions | AzureOptions | None = None) -> Engine:
+    """The engine for these options, chosen by their type: ``WhisperOptions`` → the embedded
+    Whisper engine, ``AzureOptions`` → Azure Speech. None: the embedded engine on the bundled
+    model, created once per process and shared (the CLI, the server and the Python API)."""
+    global _default
+    if options is None:
+        with _default_lock:
+            if _default is None:
+                from voxflow.engines.whisper import WhisperEngine
 
-        return WhisperEngine(WhisperOptions(**options))
-    if name == "azure":
+                _default = WhisperEngine()
+            return _default
+    from voxflow.engines.azure.config import AzureOptions
+    from voxflow.engines.whisper.engine import WhisperOptions
+
+    if isinstance(options, WhisperOptions):
+        from voxflow.engines.whisper import WhisperEngine
+
+        return WhisperEngine(options)
+    if isinstance(options, AzureOptions):
         from voxflow.engines.azure import AzureEngine
-        from voxflow.engines.azure.config import AzureOptions
 
-        return AzureEngine(AzureOptions.from_env(**options))
-    raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+        return AzureEngine(options)
+    raise ConfigError(f"no engine takes options of type {type(options).__name__}")
 
 
 __all__ = [
-    "ENGINES",
     "Capabilities",
     "Clip",
+    "DecodeSettings",
     "Engine",
-    "Identified",
-    "capabilities",
+    "EngineOptions",
+    "SourceReadingEngine",
     "create_engine",
 ]

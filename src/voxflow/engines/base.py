@@ -1,18 +1,18 @@
-"""The small async protocol every recognition engine implements, and the clip it works on."""
+"""The small async protocol every recognition engine implements, and what it works with: the
+clip, the per-call decode settings, the engine's declared capabilities."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from voxflow.errors import EngineError
-from voxflow.languages import LidMode
+from voxflow.audio.pcm import SAMPLE_RATE
+from voxflow.errors import ConfigError, EngineError
+from voxflow.languages import Identified, Language, LanguagePlan
 from voxflow.transcript import Segment
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -32,35 +32,24 @@ class Clip:
 
 
 @dataclass(frozen=True)
-class Identified:
-    """The outcome of language identification over candidate languages (Whisper codes)."""
+class DecodeSettings:
+    """How one ``recognize`` call decodes, whatever the engine: the beam width (1: greedy),
+    word times, and hint phrases (Whisper's hotwords, Azure's phrase list). Passed per call,
+    so a server can decode interim results greedily and each turn with its own phrases."""
 
-    language: str
-    confidence: float
-    probabilities: dict[str, float]
+    beam_size: int = 5
+    word_timestamps: bool = True
+    phrases: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ConfigError(f"the beam size must be at least 1, got {self.beam_size}")
+        object.__setattr__(self, "phrases", tuple(p.strip() for p in self.phrases if p.strip()))
 
-class Engine(Protocol):
-    """Recognises clips; results carry times in seconds from the start of the source."""
-
-    name: str
-
-    async def identify(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
-        """Decide, for each clip, which of the candidate languages (Whisper codes) it holds."""
-        ...
-
-    async def recognize(
-        self, clips: Sequence[Clip], languages: Sequence[str | None]
-    ) -> list[list[Segment]]:
-        """Transcribe each clip in the given language (None: the engine decides)."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release worker threads and connections."""
-        ...
-
-
-# -- optional capabilities: what an engine may declare beyond the protocol above -------------
+    def fingerprint(self) -> dict[str, object]:
+        """Every field changes the output."""
+        return {"beam_size": self.beam_size, "word_timestamps": self.word_timestamps,
+                "phrases": list(self.phrases)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,34 +60,55 @@ class Capabilities:
     across pauses up to ``merge_gap`` long, into clips up to that length, cut at silences (None:
     the pipeline's own ``max_segment``, Whisper's 30 s window). ``parallel_clips``: clips the
     engine works on at once; above 1 each clip is its own ``recognize`` call, and that many are
-    kept in flight. ``identifies_languages``: the engine takes BCP-47 tags and a LID mode in
-    ``recognize_languages`` and identifies languages itself (a service), so the pipeline never
-    calls ``identify``. ``reads_source``: the engine reads the whole source itself
-    (``recognize_source``), e.g. to send the original compressed bytes.
+    kept in flight. ``workers``: batches the engine works on at once (its model workers).
+    ``identifies_languages``: the engine identifies the language of each clip itself (a
+    service), so the pipeline hands it the plan's candidates rather than deciding at the start.
+    ``reads_source``: the engine reads the whole source itself (``recognize_source``), e.g. to
+    send the original compressed bytes. ``languages``: the Whisper codes it can recognise
+    (None: any the plan names).
     """
 
     max_clip: float | None = None
     merge_gap: float | None = None
     parallel_clips: int = 1
+    workers: int = 1
     identifies_languages: bool = False
     reads_source: bool = False
+    languages: Collection[str] | None = None
 
 
-def capabilities(engine: object) -> Capabilities:
-    """The engine's declared capabilities, or the defaults when it declares none."""
-    caps = getattr(engine, "capabilities", None)
-    return caps if isinstance(caps, Capabilities) else Capabilities()
+class EngineOptions(Protocol):
+    """An engine's own options (``WhisperOptions``, ``AzureOptions``): typed, frozen, and able
+    to say which of their values change a transcript."""
+
+    def fingerprint(self) -> dict[str, object]:
+        """The fields that change an output, for a job to know when to redo a file."""
+        ...
 
 
-class LanguageIdentifyingEngine(Engine, Protocol):
-    """An engine with ``Capabilities(identifies_languages=True)``."""
+class Engine(Protocol):
+    """Recognises clips; results carry times in seconds from the start of the source."""
 
-    async def recognize_languages(
-        self, clips: Sequence[Clip], languages: Sequence[str], mode: LidMode
+    name: str
+    options: EngineOptions
+    capabilities: Capabilities
+
+    async def identify(
+        self, clips: Sequence[Clip], candidates: Sequence[Language]
+    ) -> list[Identified]:
+        """Decide, for each clip, which of the candidate languages it holds (none: any)."""
+        ...
+
+    async def recognize(
+        self, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
     ) -> list[list[Segment]]:
-        """Transcribe each clip; ``languages`` are BCP-47 tags: one (forced), several
-        (candidates, identified ``mode``-wise), or none (the engine's default). Segments carry
-        their language as one of those tags and its confidence."""
+        """Transcribe each clip by the plan: in its fixed language, or identifying among its
+        candidates. Segments carry their language as the user named it (``Language.tag``) and
+        the confidence of that language."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release worker threads and connections."""
         ...
 
 
@@ -108,8 +118,8 @@ class SourceReadingEngine(Engine, Protocol):
     def recognize_source(
         self,
         source: Any,
-        languages: Sequence[str],
-        mode: LidMode,
+        plan: LanguagePlan,
+        settings: DecodeSettings,
         *,
         name: str,
         info: dict[str, Any],

@@ -13,21 +13,31 @@ import hashlib
 import json
 import os
 import stat as st
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from voxflow.outputs import next_free_stem, safe_stem, stem_key
 
 from .state import Item, JobState
 
+if TYPE_CHECKING:
+    from voxflow.engines.base import EngineOptions
+    from voxflow.pipeline import TranscribeOptions
+
 HASH_BLOCK = 1 << 20
 Verdict = Literal["done", "give-up"]
 
 
-def fingerprint(settings: Mapping[str, Any]) -> str:
-    """A short stable hash of the options that an output depends on."""
+def fingerprint(
+    options: TranscribeOptions, engine: EngineOptions, formats: Sequence[str]
+) -> str:
+    """A short stable hash of what an output depends on: the transcription options, the
+    engine's options and the formats, each options class naming its own output-changing
+    fields (so a changed beam or phrase list redoes a file, and more workers do not)."""
+    settings = {"transcribe": options.fingerprint(), "engine": engine.fingerprint(),
+                "formats": sorted(formats)}  # fmt: skip
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

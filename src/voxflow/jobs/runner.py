@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import hashlib
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from voxflow.engines.base import Engine
 from voxflow.errors import VoxflowError
 from voxflow.formats import render
 from voxflow.outputs import DiskFullError, encode_text, write_atomic
@@ -33,7 +33,7 @@ State = Literal["done", "skipped", "failed", "pending"]
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """How a batch runs and where it writes; ``settings`` are what the outputs depend on."""
+    """How a batch runs and where it writes."""
 
     formats: tuple[str, ...]
     out_dir: Path | None = None  # None: render for stdout, no job state
@@ -43,7 +43,6 @@ class BatchOptions:
     max_duration: float | None = None
     max_attempts: int = 3
     retry_failed: bool = False  # try given-up inputs again (their count starts afresh)
-    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,7 +71,7 @@ class BatchResult:
 async def run_batch(
     names: list[str],
     *,
-    engine: Any,
+    engine: Engine,
     options: TranscribeOptions,
     batch: BatchOptions,
     reporter: Reporter | None = None,
@@ -96,7 +95,7 @@ class _Batch:
         self,
         planned: list[Planned],
         job: JobState | None,
-        engine: Any,
+        engine: Engine,
         options: TranscribeOptions,
         batch: BatchOptions,
         reporter: Reporter,
@@ -107,7 +106,7 @@ class _Batch:
         self.options = options
         self.batch = batch
         self.reporter = reporter
-        self.fingerprint = fingerprint(batch.settings)
+        self.fingerprint = fingerprint(options, engine.options, batch.formats)
         self.signal: int | None = None
         self.stopped: str | None = None
         self.tasks: list[asyncio.Task[Outcome]] = []

@@ -23,9 +23,9 @@ from urllib.parse import unquote
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from voxflow.engines import create_engine
 from voxflow.engines.base import Engine
 from voxflow.errors import ConfigError, ProtocolError
-from voxflow.pipeline import default_engine
 from voxflow.server.auth import authorized
 from voxflow.server.config import ServerConfig
 from voxflow.server.session import Session
@@ -72,7 +72,7 @@ class SpeechServer:
     async def start(self) -> None:
         """Load the engine (once per process) and start listening."""
         if self.engine is None:
-            self.engine = await asyncio.to_thread(default_engine)
+            self.engine = await asyncio.to_thread(create_engine)
         if self.config.interim:
             self.interim_gate = asyncio.Semaphore(1)
         cfg = self.config

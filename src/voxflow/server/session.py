@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from voxflow.errors import ConfigError, ProtocolError
-from voxflow.server.turn import TurnLanguages, TurnRunner
+from voxflow.server.turn import TurnRunner, turn_plan
 from voxflow.server.usp import (
     Audio,
     AudioEnd,
@@ -147,7 +147,7 @@ class Session:
         base = turn.settings.offset_base
         status = self.config.faults.error_status
         try:
-            languages = TurnLanguages.from_settings(turn.settings)
+            plan = turn_plan(turn.settings)
         except ConfigError as exc:
             log.info("session %d: bad turn: %s", self.number, exc)
             status = status or RecognitionStatus.BAD_REQUEST
@@ -163,7 +163,7 @@ class Session:
         self.runner = TurnRunner(
             turn,
             event.format,
-            languages=languages,
+            plan=plan,
             engine=self.server.engine,
             options=self.config.options,
             send=self.send,

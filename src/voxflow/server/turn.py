@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 from voxflow.audio import RawPcm
 from voxflow.engines.base import Clip, Engine
 from voxflow.errors import VoxflowError
-from voxflow.languages import Language, candidate_for, parse_languages, resolve_language
+from voxflow.languages import Identified, LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, stream
 from voxflow.server.interim import Hypothesis, InterimDecoder
 from voxflow.server.pipe import AudioPipe
 from voxflow.server.usp import (
-    LanguageIdMode,
     RecognitionStatus,
     Replies,
     Turn,
@@ -39,54 +35,13 @@ from voxflow.transcript import Segment, Word
 
 log = logging.getLogger("voxflow.server")
 
-# Phrase-list text handed to Whisper as hotwords, at most (its prompt holds ~220 tokens).
-MAX_HOTWORDS_CHARS = 600
-
-
-@dataclass(frozen=True)
-class TurnLanguages:
-    """What a turn asks about language: one forced, or candidates to identify among."""
-
-    forced: Language | None
-    candidates: tuple[Language, ...]
-    continuous: bool
-    report: bool  # language id was asked for: every phrase names its PrimaryLanguage
-
-    @classmethod
-    def from_settings(cls, settings: TurnSettings) -> TurnLanguages:
-        """Resolve the turn's locales; ConfigError names an unknown one."""
-        continuous = settings.language_id_mode is LanguageIdMode.CONTINUOUS
-        if settings.languages:
-            candidates = parse_languages(list(settings.languages))
-            forced = candidates[0] if len(candidates) == 1 else None
-            return cls(forced, candidates, continuous, report=True)
-        forced = resolve_language(settings.language) if settings.language else None
-        return cls(forced, (), False, report=False)
-
-    def locale(self, language: str | None) -> str | None:
-        """The candidate a recognised language stands for, as the client named it (``es-MX``)."""
-        if self.forced is not None:
-            return self.forced.tag
-        if language is None or not self.candidates:
-            return language
-        if any(c.tag == language for c in self.candidates):
-            return language
-        with contextlib.suppress(VoxflowError):
-            found = candidate_for(resolve_language(language).whisper, self.candidates)
-            if found is not None:
-                return found.tag
-        return language
-
-    def options(self, base: TranscribeOptions) -> TranscribeOptions:
-        """The pipeline options for this turn."""
-        if self.forced is not None:
-            return dataclasses.replace(base, language=self.forced.tag, languages=())
-        return dataclasses.replace(
-            base,
-            language=None,
-            languages=tuple(c.tag for c in self.candidates),
-            lid="continuous" if self.continuous else "at-start",
-        )
+def turn_plan(settings: TurnSettings) -> LanguagePlan:
+    """The turn's languages, parsed once: the locales to identify among when language id was
+    asked for, else its one recognition language (or any); ConfigError names an unknown one."""
+    if settings.languages:
+        mode = settings.language_id_mode or LidMode.AT_START
+        return LanguagePlan.parse(settings.languages, lid=mode)
+    return LanguagePlan.parse(forced=settings.language)
 
 
 def raw_format(fmt: WaveFormat) -> str:
@@ -98,36 +53,6 @@ def raw_format(fmt: WaveFormat) -> str:
     if fmt.encoding is WaveEncoding.FLOAT:
         return "f32le" if fmt.bits_per_sample == 32 else "f64le"
     return {8: "u8", 16: "s16le", 24: "s24le", 32: "s32le"}[fmt.bits_per_sample]
-
-
-def engine_variant(engine: Engine, **changes: Any) -> Engine:
-    """The engine with some ``options`` fields changed, where it has them (Whisper does).
-
-    The engine protocol takes no per-call settings, so this is a shallow copy that shares the
-    loaded model and worker threads; fields the engine lacks are left out, and an engine
-    without dataclass options is returned as it is.
-    """
-    options = getattr(engine, "options", None)
-    if not dataclasses.is_dataclass(options) or isinstance(options, type):
-        return engine
-    known = {f.name for f in dataclasses.fields(options)}
-    changes = {k: v for k, v in changes.items() if k in known}
-    if not changes:
-        return engine
-    sibling = copy.copy(engine)
-    sibling.options = dataclasses.replace(options, **changes)  # type: ignore[attr-defined]
-    return sibling
-
-
-def hotwords(phrases: tuple[str, ...]) -> tuple[str, ...]:
-    """The phrase list, trimmed to what fits Whisper's prompt (about 220 tokens)."""
-    words: list[str] = []
-    size = 0
-    for phrase in (p.strip() for p in phrases):
-        if phrase and size + len(phrase) < MAX_HOTWORDS_CHARS:
-            words.append(phrase)
-            size += len(phrase) + 1
-    return tuple(words)
 
 
 def _shift(segment: Segment, by: float) -> Segment:
@@ -149,7 +74,7 @@ class TurnRunner:
         turn: Turn,
         fmt: WaveFormat,
         *,
-        languages: TurnLanguages,
+        plan: LanguagePlan,
         engine: Engine,
         options: TranscribeOptions,
         send: Send,
@@ -159,12 +84,14 @@ class TurnRunner:
     ) -> None:
         self.turn = turn
         self.settings = turn.settings
-        self.languages = languages
-        phrases = hotwords(self.settings.phrases)
-        self.engine = engine_variant(engine, hotwords=phrases) if phrases else engine
-        # Partial decodes are greedy and without word times: cheap, and only interim.
-        self.partial_engine = engine_variant(self.engine, beam_size=1, word_timestamps=False)
-        self.options = languages.options(options)
+        self.report = bool(self.settings.languages)  # every phrase names its language
+        self.engine = engine
+        decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
+        self.options = dataclasses.replace(options, languages=plan, decode=decode)
+        # Partial decodes are greedy and without word times: cheap, and only interim. They
+        # identify the language of each partial clip, until the first phrase has decided it.
+        self._partial_settings = dataclasses.replace(decode, beam_size=1, word_timestamps=False)
+        self._partial_plan = dataclasses.replace(plan, mode=LidMode.AT_START)
         self.replies = Replies(turn.request_id, self.settings.offset_base)
         self._send = send
         self._fail = fail
@@ -186,7 +113,6 @@ class TurnRunner:
         self.audio_ended = False
         self.finished = False  # turn.end sent
         self._start_sent = False
-        self._decided: str | None = None  # Whisper code fixed by the first phrase (at-start)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -274,10 +200,12 @@ class TurnRunner:
         await self._started(segment.start)
         if self.interim is not None:
             self.interim.advance(segment.end)
-        label = self.languages.locale(segment.language) if self.languages.report else None
-        if label and self._decided is None and not self.languages.continuous:
-            with contextlib.suppress(VoxflowError):
-                self._decided = resolve_language(label).whisper
+        label = segment.language if self.report else None
+        plan = self._partial_plan
+        if label and plan.fixed is None and self.options.languages.mode is LidMode.AT_START:
+            decided = next((c for c in plan.candidates if c.tag == label), None)
+            if decided is not None:  # the first phrase decides the partials' language too
+                self._partial_plan = plan.deciding(Identified(decided, segment.confidence or 0.0))
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
         message = self.replies.segment(
@@ -293,27 +221,15 @@ class TurnRunner:
 
     # -- interim results ---------------------------------------------------------------------
     async def _partial(self, clip: Clip) -> Hypothesis | None:
-        code, label, probability = await self._partial_language(clip)
-        (segments,) = await self.partial_engine.recognize([clip], [code])
+        plan = self._partial_plan
+        (segments,) = await self.engine.recognize([clip], plan, self._partial_settings)
         text = " ".join(s.text.strip() for s in segments if s.text.strip())
         if not text:
             return None
+        label = segments[0].language if self.report else None
+        # A probability only where this decode identified the language itself.
+        probability = segments[0].confidence if label and plan.fixed is None else None
         return Hypothesis(text, clip.start, clip.end, label, probability)
-
-    async def _partial_language(self, clip: Clip) -> tuple[str | None, str | None, float | None]:
-        langs = self.languages
-        report = langs.report
-        if langs.forced is not None:
-            return langs.forced.whisper, langs.forced.tag if report else None, None
-        if not langs.candidates:
-            return None, None, None
-        if self._decided is not None:
-            found = candidate_for(self._decided, langs.candidates)
-            return self._decided, found.tag if found else self._decided, None
-        codes = list(dict.fromkeys(c.whisper for c in langs.candidates))
-        (ident,) = await self.partial_engine.identify([clip], codes)
-        found = candidate_for(ident.language, langs.candidates)
-        return ident.language, found.tag if found else ident.language, ident.confidence
 
     async def _hypothesis(self, hyp: Hypothesis) -> None:
         if self.finished:

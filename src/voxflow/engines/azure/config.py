@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -37,7 +37,7 @@ class AzureOptions:
     Location (one): ``region`` (needs ``key`` or ``token``), ``endpoint`` or ``host``.
     ``compressed``: push the file's own MP3/Opus/FLAC/A-law/mu-law bytes (decoded by the SDK
     with GStreamer; one session per file) instead of PCM decoded by voxflow.
-    ``concurrency``: sessions at once, across all files. ``session_seconds``: the longest
+    ``sessions``: sessions at once, across all files. ``session_seconds``: the longest
     session; long audio is cut at silences into sessions up to this long. A session gets
     ``timeout_factor`` × its audio + ``timeout_slack`` seconds, and transient failures are
     retried ``max_retries`` times after ``retry_backoff``, doubling, seconds. ``push_speed``:
@@ -51,19 +51,16 @@ class AzureOptions:
     endpoint: str | None = None
     host: str | None = None
     compressed: bool = False
-    concurrency: int = 8
+    sessions: int = 8
     session_seconds: float = 300.0
     max_retries: int = 3
     retry_backoff: float = 1.0
     timeout_factor: float = 3.0
     timeout_slack: float = 60.0
     push_speed: float | None = 1.0
-    phrases: tuple[str, ...] = ()
     profanity: Profanity | None = None
-    word_timestamps: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "phrases", tuple(p.strip() for p in self.phrases if p.strip()))
         if self.profanity is not None:
             value = str(self.profanity).lower()
             if value not in PROFANITY:
@@ -71,8 +68,8 @@ class AzureOptions:
                     f"unknown profanity option {self.profanity!r}: use {', '.join(PROFANITY)}"
                 )
             object.__setattr__(self, "profanity", value)
-        if self.concurrency < 1:
-            raise ConfigError("Azure concurrency must be at least 1 session")
+        if self.sessions < 1:
+            raise ConfigError("Azure Speech needs at least 1 session at once")
         if not 5.0 <= self.session_seconds <= 3600.0:
             raise ConfigError("Azure session length must be between 5 s and 3600 s")
         if self.max_retries < 0 or self.retry_backoff < 0:
@@ -107,10 +104,6 @@ class AzureOptions:
             )
         if not any(values.get(n) for n in _CREDENTIAL):
             values.update(key=env.get(ENV_KEY) or None, token=env.get(ENV_TOKEN) or None)
-        if isinstance(values.get("phrases"), str):
-            values["phrases"] = (values["phrases"],)
-        elif "phrases" in values:
-            values["phrases"] = tuple(values["phrases"])
         return cls(**values)
 
     def checked(self) -> AzureOptions:
@@ -158,6 +151,8 @@ class AzureOptions:
                 text = text.replace(secret, "***")
         return text
 
-    def with_changes(self, **changes: Any) -> AzureOptions:
-        """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
+    def fingerprint(self) -> dict[str, object]:
+        """The service, the input path, the session length and the profanity option change a
+        transcript; the credential, pacing, retries and concurrency do not."""
+        return {"engine": "azure", "service": self.where, "compressed": self.compressed,
+                "session_seconds": self.session_seconds, "profanity": self.profanity}  # fmt: skip

@@ -1,7 +1,7 @@
 """Azure Speech behind voxflow's engine protocol, on the real Speech SDK.
 
 Each clip the pipeline plans (speech packed up to ``session_seconds``, cut at silences) is one
-continuous-recognition session; up to ``concurrency`` sessions run at once, across all files.
+continuous-recognition session; up to ``sessions`` of them run at once, across all files.
 Language identification is the service's own (at the start of each session, or continuous),
 given the caller's candidate locales. A session that fails transiently (dropped connection,
 throttling, service error, timeout) is run again from its start after an exponential backoff;
@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from voxflow.audio import SAMPLE_RATE
 from voxflow.engines.azure.config import AzureOptions
 from voxflow.engines.azure.input import SessionAudio, compressed_audio, gstreamer_problem
 from voxflow.engines.azure.session import (
@@ -29,9 +30,9 @@ from voxflow.engines.azure.session import (
     import_sdk,
     run_session,
 )
-from voxflow.engines.base import Capabilities, Clip, ClipsFailed, FailedClip, Identified
+from voxflow.engines.base import Capabilities, Clip, ClipsFailed, DecodeSettings, FailedClip
 from voxflow.errors import ConfigError, EngineError, VoxflowError
-from voxflow.languages import LidMode, parse_lid_mode
+from voxflow.languages import Identified, Language, LanguagePlan, LidMode, resolve_language
 from voxflow.transcript import Segment
 
 log = logging.getLogger("voxflow.azure")
@@ -44,15 +45,14 @@ IDENTIFY_SECONDS = 30.0  # audio that identify() sends per clip
 MAX_BACKOFF = 60.0
 
 
-def check_languages(languages: Sequence[str], mode: str) -> tuple[str, ...]:
+def check_languages(languages: Sequence[str], lid: LidMode) -> tuple[str, ...]:
     """The session languages for these tags and LID mode; ConfigError names a broken limit."""
-    lid = parse_lid_mode(mode)
     tags = tuple(dict.fromkeys(t.strip() for t in languages if t.strip())) or (DEFAULT_LANGUAGE,)
     check_locales(tags)
     if len(tags) > 1:
-        limit = AT_START_LIMIT if lid == "at-start" else CONTINUOUS_LIMIT
+        limit = AT_START_LIMIT if lid is LidMode.AT_START else CONTINUOUS_LIMIT
         if len(tags) > limit:
-            hint = " (continuous identification takes up to 10)" if lid == "at-start" else ""
+            hint = " (continuous identification takes up to 10)" if lid is LidMode.AT_START else ""
             raise ConfigError(
                 f"Azure Speech identifies {lid} among at most {limit} candidate languages, "
                 f"got {len(tags)}: {', '.join(tags)}{hint}"
@@ -83,13 +83,13 @@ class AzureEngine:
         self.capabilities = Capabilities(
             max_clip=o.session_seconds,
             merge_gap=min(MAX_MERGE_GAP, o.session_seconds / 2),
-            parallel_clips=o.concurrency,
+            parallel_clips=o.sessions,
             identifies_languages=True,
             reads_source=o.compressed,
         )
         # Blocking SDK calls: building, starting, writing audio, and stopping and releasing
         # (which may take 20 s for a session that timed out): a few per running session.
-        self._pool = ThreadPoolExecutor(4 * o.concurrency + 4, thread_name_prefix="voxflow-azure")
+        self._pool = ThreadPoolExecutor(4 * o.sessions + 4, thread_name_prefix="voxflow-azure")
         self._gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._fatal: VoxflowError | None = None
         self.stats: Counter[str] = Counter()  # sessions, attempts, retries, failed
@@ -99,57 +99,47 @@ class AzureEngine:
 
     # -- the engine protocol -------------------------------------------------------------------
     async def recognize(
-        self, clips: Sequence[Clip], languages: Sequence[str | None]
+        self, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
     ) -> list[list[Segment]]:
-        """Transcribe each clip in its locale (None: en-US, the service's default)."""
-        if len(clips) != len(languages):
-            raise ConfigError("recognize() needs one language (or None) per clip")
-        plans = [
-            (clip, check_languages([lang] if lang else [], "at-start"), "at-start")
-            for clip, lang in zip(clips, languages, strict=True)
-        ]
-        return await self._recognize_all(plans)
+        """Transcribe each clip as a session: in the plan's fixed locale, or the service
+        identifying among its candidates (none: en-US, the service's default)."""
+        fixed = plan.fixed
+        tags = check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
+        return await self._recognize_all(clips, tags, plan.mode, settings)
 
-    async def recognize_languages(
-        self, clips: Sequence[Clip], languages: Sequence[str], mode: LidMode
-    ) -> list[list[Segment]]:
-        """Transcribe clips, the service identifying the language among ``languages``."""
-        tags = check_languages(languages, mode)
-        lid = parse_lid_mode(mode)
-        return await self._recognize_all([(clip, tags, lid) for clip in clips])
-
-    async def identify(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
+    async def identify(
+        self, clips: Sequence[Clip], candidates: Sequence[Language]
+    ) -> list[Identified]:
         """The language of each clip's first 30 s among candidate locales, by the service."""
-        tags = check_languages(candidates, "at-start")
-        heads = [Clip(c.start, c.samples[: int(IDENTIFY_SECONDS * 16000)]) for c in clips]
-        results = await self._recognize_all([(h, tags, "at-start") for h in heads])
+        tags = check_languages([c.tag for c in candidates], LidMode.AT_START)
+        heads = [Clip(c.start, c.samples[: int(IDENTIFY_SECONDS * SAMPLE_RATE)]) for c in clips]
+        results = await self._recognize_all(heads, tags, LidMode.AT_START, DecodeSettings())
         out = []
         for segs in results:
             first = next((s for s in segs if s.language), None)
-            if first is None:
-                out.append(Identified(tags[0], 0.0, {}))
-                continue
-            p = first.confidence if first.confidence is not None else 0.0
-            out.append(Identified(str(first.language), p, {str(first.language): p}))
+            tag = str(first.language) if first is not None else tags[0]
+            language = next((c for c in candidates if c.tag == tag), None)
+            p = first.confidence if first is not None and first.confidence is not None else 0.0
+            out.append(Identified(language or resolve_language(tag), p, {tag: p} if first else {}))
         return out
 
     async def recognize_source(
         self,
         source: Any,
-        languages: Sequence[str],
-        mode: LidMode,
+        plan: LanguagePlan,
+        settings: DecodeSettings,
         *,
         name: str,
         info: dict[str, Any],
     ) -> AsyncIterator[Segment]:
         """The whole source as one session of its own compressed bytes (``compressed=True``)."""
-        tags = check_languages(languages, mode)
+        fixed = plan.fixed
+        tags = check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
         audio = await asyncio.get_running_loop().run_in_executor(
             self._pool, compressed_audio, source, name
         )
         info["duration"] = audio.duration
-        plan = SessionPlan(audio, 0.0, tags, parse_lid_mode(mode))
-        outcome = await self._with_retries(plan)
+        outcome = await self._with_retries(SessionPlan(audio, 0.0, tags, plan.mode, settings))
         if isinstance(outcome, FailedClip):
             raise EngineError(
                 f"Azure session {_span(0, audio.duration)} failed: {outcome.error}", source=name
@@ -164,17 +154,25 @@ class AzureEngine:
 
     # -- sessions --------------------------------------------------------------------------------
     async def _recognize_all(
-        self, plans: Sequence[tuple[Clip, tuple[str, ...], LidMode]]
+        self,
+        clips: Sequence[Clip],
+        tags: tuple[str, ...],
+        mode: LidMode,
+        settings: DecodeSettings,
     ) -> list[list[Segment]]:
         tasks = [
             asyncio.ensure_future(
                 self._with_retries(
                     SessionPlan(
-                        SessionAudio(clip.duration, samples=clip.samples), clip.start, tags, mode
+                        SessionAudio(clip.duration, samples=clip.samples),
+                        clip.start,
+                        tags,
+                        mode,
+                        settings,
                     )
                 )
             )
-            for clip, tags, mode in plans
+            for clip in clips
         ]
         try:
             outcomes = await asyncio.gather(*tasks)
@@ -200,7 +198,7 @@ class AzureEngine:
         gate = self._gates.get(loop)
         if gate is None:
             self._gates = {k: v for k, v in self._gates.items() if not k.is_closed()}
-            gate = self._gates[loop] = asyncio.Semaphore(self.options.concurrency)
+            gate = self._gates[loop] = asyncio.Semaphore(self.options.sessions)
         return gate
 
     async def _with_retries(self, plan: SessionPlan) -> list[Segment] | FailedClip:

@@ -9,19 +9,16 @@ so the whole file is one session.
 from __future__ import annotations
 
 import ctypes.util
-import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from voxflow.errors import ConfigError, DecodeError, InputError
+from voxflow.audio import SAMPLE_RATE, probe, read_bytes
+from voxflow.errors import ConfigError
 
 CHUNK_SECONDS = 0.5  # audio written to the push stream at a time
-SAMPLE_RATE = 16000
 
 # (container, codec) → the SDK's AudioStreamContainerFormat member.
 _COMPRESSED = {
@@ -87,66 +84,18 @@ def gstreamer_problem() -> str | None:
 def compressed_audio(source: Any, name: str) -> SessionAudio:
     """The source's own bytes with their SDK container format; ConfigError for other formats.
 
-    Runs in a worker thread (reads the whole file: compressed audio is small, ~30 MB/hour).
+    Read and probed through the audio layer, so a bad file fails in its words. Runs in a
+    worker thread (it reads the whole file: compressed audio is small, ~30 MB/hour).
     """
-    data = _read_bytes(source, name)
-    import av
-
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            fmt = container.format.name.split(",")[0]
-            streams = container.streams.audio
-            if not streams:
-                raise DecodeError("no audio stream", source=name)
-            stream = streams[0]
-            codec = stream.codec_context.name
-            duration = _duration(container, stream)
-    except av.error.FFmpegError as exc:
-        raise DecodeError(f"not a readable audio file ({exc})", source=name) from None
-    member = _COMPRESSED.get((fmt, codec))
+    data = read_bytes(source, name)
+    info = probe(data, name=name)
+    member = _COMPRESSED.get((info.container, info.codec))
     if member is None:
         raise ConfigError(
-            f"--azure-compressed sends {SUPPORTED_COMPRESSED} as they are; this is {codec} in "
-            f"{fmt}: drop --azure-compressed and voxflow decodes it",
+            f"--azure-compressed sends {SUPPORTED_COMPRESSED} as they are; this is "
+            f"{info.codec} in {info.container}: drop --azure-compressed and voxflow decodes it",
             source=name,
         )
-    if duration is None:  # no header duration: bound it by a low bitrate (8 kbit/s)
-        duration = len(data) / 1000.0
+    # No declared duration: bound it by a low bitrate (8 kbit/s).
+    duration = info.duration if info.duration is not None else len(data) / 1000.0
     return SessionAudio(duration, data=data, container=member)
-
-
-def _duration(container: Any, stream: Any) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / 1_000_000
-    return None
-
-
-def _read_bytes(source: Any, name: str) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if str(source) == "-":
-            import sys
-
-            return sys.stdin.buffer.read()
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise InputError("no such file", source=name) from None
-        except IsADirectoryError:
-            raise InputError("is a directory", source=name) from None
-        except OSError as exc:
-            raise InputError(exc.strerror or str(exc), source=name) from None
-    read = getattr(source, "read", None)
-    if callable(read):
-        data = read()
-        if isinstance(data, bytes | bytearray):
-            return bytes(data)
-    raise ConfigError(
-        f"--azure-compressed needs a file or its bytes ({SUPPORTED_COMPRESSED}), not "
-        f"{type(source).__name__}",
-        source=name,
-    )

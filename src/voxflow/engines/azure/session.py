@@ -16,13 +16,15 @@ import contextlib
 import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from voxflow.audio import SAMPLE_RATE
 from voxflow.engines.azure.bridge import Canceled, Recognized, SessionBridge, SessionStopped
 from voxflow.engines.azure.config import AzureOptions
 from voxflow.engines.azure.input import SessionAudio
 from voxflow.engines.azure.results import to_segment
+from voxflow.engines.base import DecodeSettings
 from voxflow.errors import ConfigError, EngineError
 from voxflow.languages import LidMode
 from voxflow.transcript import Segment
@@ -70,6 +72,7 @@ class SessionPlan:
     start: float  # seconds from the start of the source
     languages: tuple[str, ...]  # one: forced; several: candidates
     mode: LidMode
+    settings: DecodeSettings = field(default_factory=DecodeSettings)
 
     @property
     def end(self) -> float:
@@ -115,13 +118,13 @@ def speech_config(sdk: Any, options: AzureOptions, plan: SessionPlan) -> Any:
     # the whole session.
     config.set_property_by_name(MAX_BUFFER_PROPERTY, str(round((plan.audio.duration + 60) * 1000)))
     config.output_format = sdk.OutputFormat.Detailed
-    if o.word_timestamps:
+    if plan.settings.word_timestamps:
         config.request_word_level_timestamps()
     if o.profanity:
         config.set_profanity(getattr(sdk.ProfanityOption, o.profanity.capitalize()))
     if len(plan.languages) == 1:
         config.speech_recognition_language = plan.languages[0]
-    elif plan.mode == "continuous":
+    elif plan.mode is LidMode.CONTINUOUS:
         config.set_property(sdk.PropertyId.SpeechServiceConnection_LanguageIdMode, "Continuous")
     return config
 
@@ -183,7 +186,7 @@ def build_session(sdk: Any, options: AzureOptions, plan: SessionPlan) -> _SdkSes
     try:
         if plan.audio.container is None:
             fmt = sdk.audio.AudioStreamFormat(
-                samples_per_second=16000, bits_per_sample=16, channels=1
+                samples_per_second=SAMPLE_RATE, bits_per_sample=16, channels=1
             )
         else:
             container = getattr(sdk.AudioStreamContainerFormat, plan.audio.container)
@@ -199,9 +202,9 @@ def build_session(sdk: Any, options: AzureOptions, plan: SessionPlan) -> _SdkSes
             audio_config=sdk.audio.AudioConfig(stream=stream),
             **kwargs,
         )
-        if options.phrases:
+        if plan.settings.phrases:
             grammar = sdk.PhraseListGrammar.from_recognizer(recognizer)
-            for phrase in options.phrases:
+            for phrase in plan.settings.phrases:
                 grammar.addPhrase(phrase)
     except (RuntimeError, ValueError) as exc:  # the SDK's SPXERR_* come as RuntimeError
         raise ConfigError(
@@ -240,7 +243,7 @@ async def run_session(
                         event,
                         start=plan.start,
                         languages=plan.languages,
-                        word_timestamps=options.word_timestamps,
+                        word_timestamps=plan.settings.word_timestamps,
                     )
                     if segment is not None:
                         segments.append(segment)

@@ -94,20 +94,9 @@ class WindowDecoder:
     Thread-safe: the model's workers may call it from several threads at once.
     """
 
-    def __init__(
-        self,
-        model: Any,
-        *,
-        beam_size: int = 5,
-        hotwords: Sequence[str] = (),
-        word_timestamps: bool = True,
-        min_window: float | None = None,
-    ) -> None:
+    def __init__(self, model: Any, *, min_window: float | None = None) -> None:
         self.model = model
         self.min_window = min_window
-        self.beam_size = beam_size
-        self.hotwords = " ".join(hotwords) or None
-        self.word_timestamps = word_timestamps
         self._cache: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._tokenizers: dict[str, Any] = {}
@@ -205,22 +194,30 @@ class WindowDecoder:
             self._tokenizers[language] = found
         return found
 
-    def decode(self, windows: Sequence[np.ndarray], language: str) -> list[Decoded]:
-        """Beam-search each window in timestamp mode, in one batch; then align words if asked
-        for. Each window's encoder output is taken from the cache (and dropped from it), or
-        computed."""
+    def decode(
+        self,
+        windows: Sequence[np.ndarray],
+        language: str,
+        *,
+        beam_size: int = 5,
+        hotwords: str | None = None,
+        word_timestamps: bool = True,
+    ) -> list[Decoded]:
+        """Beam-search each window in timestamp mode (``beam_size`` 1: greedy), in one batch,
+        with ``hotwords`` in the prompt; then align words if asked for. Each window's encoder
+        output is taken from the cache (and dropped from it), or computed."""
         from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self.model
         tokenizer = self._tokenizer(language)
         encoded = self.encode(windows, keep=False)
-        prompt = model.get_prompt(tokenizer, [], without_timestamps=False, hotwords=self.hotwords)
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=False, hotwords=hotwords)
         results = self._per_batch(
             encoded,
             lambda batch, indices: model.model.generate(
                 batch,
                 [list(prompt) for _ in indices],
-                beam_size=self.beam_size,
+                beam_size=beam_size,
                 max_length=model.max_length,
                 return_scores=True,
                 return_no_speech_prob=True,
@@ -248,7 +245,7 @@ class WindowDecoder:
                     no_speech_prob=result.no_speech_prob,
                 )
             )
-        if self.word_timestamps:
+        if word_timestamps:
             self._align(windows, encoded, decoded, tokenizer)
         return decoded
 

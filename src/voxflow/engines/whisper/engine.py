@@ -16,16 +16,27 @@ import threading
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from voxflow.engines.base import SAMPLE_RATE, Clip, Identified
+from voxflow.audio.pcm import SAMPLE_RATE, frame_db
+from voxflow.engines.base import Capabilities, Clip, DecodeSettings
 from voxflow.engines.whisper.batching import Batcher
 from voxflow.engines.whisper.decode import Decoded, Piece, WindowDecoder
 from voxflow.engines.whisper.models import resolve_model
+from voxflow.engines.whisper.switch import split_at_language_switches
 from voxflow.errors import ConfigError, EngineError, ModelError
+from voxflow.languages import (
+    Identified,
+    Language,
+    LanguagePlan,
+    LidMode,
+    candidate_for,
+    model_code,
+    resolve_language,
+)
 from voxflow.transcript import Segment, Word
 
 # Whisper's own rule for "this window holds no speech".
@@ -45,22 +56,20 @@ MAX_ROUNDS = 3
 MIN_RESUME = 0.5
 # Audio left after the last recognised word that is decoded again if it sounds like speech.
 MIN_TAIL = 1.0
-MAX_DECODERS = 8  # decoders kept for engine variants (each option set has its own)
+MAX_HOTWORDS_CHARS = 600  # phrase-list text given to Whisper as hotwords (its prompt: ~220 tokens)
 
 
 @dataclass(frozen=True)
 class WhisperOptions:
-    """How the embedded engine loads and runs the model."""
+    """How the embedded engine loads and runs the model (how each call decodes is the call's
+    ``DecodeSettings``)."""
 
     model: str | None = None  # None/"base": the bundled weights; a name or a directory
     device: str = "auto"  # "cpu", "cuda" or "auto"
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     cpu_threads: int = 0  # 0: the machine's cores divided among the workers
-    num_workers: int = 1  # parallel model calls
-    beam_size: int = 5
+    num_workers: int = 2  # parallel model calls
     batch_size: int = 8  # windows per model call on a GPU (a CPU gains nothing from batches)
-    word_timestamps: bool = True
-    hotwords: tuple[str, ...] = field(default_factory=tuple)
     # Seconds: windows shorter than 30 s are encoded at this length (or their own plus 1 s)
     # instead of Whisper's 30 s; faster on short clips, outside the model's training. None: 30 s.
     min_window: float | None = None
@@ -68,6 +77,16 @@ class WhisperOptions:
     def __post_init__(self) -> None:
         if self.min_window is not None and not 0 < self.min_window <= 30:
             raise ConfigError(f"min_window must be in (0, 30] seconds, not {self.min_window}")
+        if self.num_workers < 1:
+            raise ConfigError(f"the Whisper engine needs at least 1 worker, got {self.num_workers}")
+        if self.batch_size < 1:
+            raise ConfigError(f"the batch size must be at least 1, got {self.batch_size}")
+
+    def fingerprint(self) -> dict[str, object]:
+        """The model, its precision and the window floor change a transcript; the device,
+        threads, workers and batch size only how fast it comes."""
+        return {"engine": "whisper", "model": self.model or "base",
+                "compute_type": self.compute_type, "min_window": self.min_window}  # fmt: skip
 
 
 _models: dict[tuple[Any, ...], Any] = {}
@@ -165,11 +184,9 @@ def is_looping(text: str) -> bool:
 
 def has_speech_after(samples: np.ndarray, start: int, frame: int = 480) -> bool:
     """Whether ``samples[start:]`` holds 300 ms within 20 dB of the clip's loud frames."""
-    usable = len(samples) // frame * frame
-    if usable == 0 or start >= usable:
+    level = frame_db(samples, frame)
+    if len(level) == 0 or start >= len(level) * frame:
         return False
-    power = np.square(samples[:usable].astype(np.float64)).reshape(-1, frame).mean(axis=1)
-    level = 10 * np.log10(power + 1e-12)
     loud = level > np.percentile(level, 90) - 20
     run = 0
     for is_loud in loud[start // frame :]:
@@ -177,6 +194,17 @@ def has_speech_after(samples: np.ndarray, start: int, frame: int = 480) -> bool:
         if run >= 10:
             return True
     return False
+
+
+def hotwords(phrases: Sequence[str]) -> str | None:
+    """The phrase list as Whisper's hotwords, trimmed to what fits its prompt."""
+    words: list[str] = []
+    size = 0
+    for phrase in phrases:
+        if size + len(phrase) < MAX_HOTWORDS_CHARS:
+            words.append(phrase)
+            size += len(phrase) + 1
+    return " ".join(words) or None
 
 
 def is_hallucination(words: Sequence[Word]) -> bool:
@@ -208,18 +236,6 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
-def _by_language(
-    languages: Sequence[str | None], found: dict[int, Identified]
-) -> tuple[list[Identified | None], dict[str, list[int]]]:
-    """Each clip's identification (None where its language was given), and the clips' indices
-    grouped by language: the given one, else the identified one."""
-    idents = [found.get(i) for i in range(len(languages))]
-    groups: dict[str, list[int]] = {}
-    for i, lang in enumerate(languages):
-        groups.setdefault(lang or found[i].language, []).append(i)
-    return idents, groups
-
-
 def _cut(clip: Clip, at: float) -> Clip:
     """The clip from ``at`` seconds on."""
     index = int(at * SAMPLE_RATE)
@@ -246,9 +262,11 @@ class WhisperEngine:
     def __init__(self, options: WhisperOptions | None = None) -> None:
         self.options = options or WhisperOptions()
         self.model = load_model(self.options)
-        self.supported_languages: list[str] = list(self.model.supported_languages)
-        self._decoders: dict[tuple[Any, ...], WindowDecoder] = {}  # shared by engine variants
-        self._decoders_lock = threading.Lock()
+        self.capabilities = Capabilities(
+            workers=self.options.num_workers,
+            languages=frozenset(self.model.supported_languages),
+        )
+        self.decoder = WindowDecoder(self.model, min_window=self.options.min_window)
         self._executor = ThreadPoolExecutor(
             max_workers=self.options.num_workers, thread_name_prefix="voxflow-whisper"
         )
@@ -263,111 +281,111 @@ class WhisperEngine:
             batch_size=self.options.batch_size if self.model.model.device == "cuda" else 1,
         )
 
-    @property
-    def decoder(self) -> WindowDecoder:
-        """The window decoder for this engine's options. Variants of the engine (copies with
-        other options, as ``voxflow serve`` makes) share the model but not the decoder."""
-        o = self.options
-        key = (o.beam_size, o.hotwords, o.word_timestamps, o.min_window)
-        with self._decoders_lock:  # worker threads ask for it too
-            found = self._decoders.get(key)
-            if found is None:
-                if len(self._decoders) >= MAX_DECODERS:  # e.g. a server's many phrase lists
-                    del self._decoders[next(iter(self._decoders))]
-                found = self._decoders[key] = WindowDecoder(
-                    self.model,
-                    beam_size=o.beam_size,
-                    hotwords=o.hotwords,
-                    word_timestamps=o.word_timestamps,
-                    min_window=o.min_window,
-                )
-            return found
-
     # -- async protocol ------------------------------------------------------------------
-    # Batch keys carry the engine itself: a variant's clips are decoded with its own options.
-    async def identify(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
-        return await self._batcher.run(("identify", tuple(candidates), self), list(clips))
+    async def identify(
+        self, clips: Sequence[Clip], candidates: Sequence[Language]
+    ) -> list[Identified]:
+        """The language of each clip among the candidates (all Whisper languages when none)."""
+        codes = tuple(dict.fromkeys(self._code(lang) for lang in candidates))
+        found = await self._batcher.run(("identify", codes), list(clips))
+        return [
+            Identified(candidate_for(code, candidates) or resolve_language(code), p, probs)
+            for code, p, probs in found
+        ]
 
     async def recognize(
-        self, clips: Sequence[Clip], languages: Sequence[str | None]
+        self, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
     ) -> list[list[Segment]]:
-        if len(clips) != len(languages):
-            raise ConfigError("recognize() needs one language (or None) per clip")
-        undecided = [i for i, lang in enumerate(languages) if lang is None]
-        decided = await self.identify([clips[i] for i in undecided], []) if undecided else []
-        idents, groups = _by_language(languages, dict(zip(undecided, decided, strict=True)))
-        results: list[list[Segment]] = [[] for _ in clips]
+        """Each clip in the plan's fixed language; else each clip identified among the
+        candidates, and in continuous mode split where its language switches."""
+        fixed = plan.fixed
+        if fixed is not None:
+            parts = [[(clip, fixed)] for clip in clips]
+        elif plan.mode is LidMode.CONTINUOUS:
+            parts = list(
+                await asyncio.gather(
+                    *(split_at_language_switches(self, clip, plan.candidates) for clip in clips)
+                )
+            )
+        else:
+            found = await self.identify(clips, plan.candidates)
+            parts = [[(clip, ident)] for clip, ident in zip(clips, found, strict=True)]
+        flat = [(i, part, ident) for i, pieces in enumerate(parts) for part, ident in pieces]
+        groups: dict[str, list[int]] = {}
+        for k, (_, _, ident) in enumerate(flat):
+            groups.setdefault(self._code(ident.language), []).append(k)
         outs = await asyncio.gather(
             *(
-                self._batcher.run(("recognize", lang, self), [(clips[i], idents[i]) for i in idx])
-                for lang, idx in groups.items()
+                self._batcher.run(
+                    ("recognize", code, settings), [(flat[k][1], flat[k][2]) for k in indices]
+                )
+                for code, indices in groups.items()
             )
         )
-        for idx, out in zip(groups.values(), outs, strict=True):
-            for i, segs in zip(idx, out, strict=True):
-                results[i] = segs
+        by_part: dict[int, list[Segment]] = {}
+        for indices, out in zip(groups.values(), outs, strict=True):
+            by_part.update(zip(indices, out, strict=True))
+        results: list[list[Segment]] = [[] for _ in clips]
+        for k, (i, _, _) in enumerate(flat):
+            results[i].extend(by_part[k])
         return results
 
+    def _code(self, language: Language) -> str:
+        """The model's code for a language (``yue`` → ``zh`` on models without Cantonese)."""
+        return model_code(language, self.capabilities.languages or ())
+
     def _run_batch(self, key: Any, items: list[Any]) -> list[Any]:
-        """One model call for the batcher (in a worker thread), by the engine (variant) that
-        queued it."""
-        kind, arg, engine = key
-        if kind == "identify":
-            return engine.identify_sync(items, list(arg))
-        return engine._recognize_group([c for c, _ in items], arg, [i for _, i in items])
+        """One model call for the batcher, in a worker thread."""
+        if key[0] == "identify":
+            return self._identify_sync(items, key[1])
+        _, code, settings = key
+        return self._recognize_group([c for c, _ in items], code, settings, [i for _, i in items])
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- blocking work, run in the worker threads -------------------------------------------
-    def identify_sync(self, clips: Sequence[Clip], candidates: Sequence[str]) -> list[Identified]:
-        """Language of each clip among the candidates (all Whisper languages when empty)."""
-        if not clips:
-            return []
+    def _identify_sync(
+        self, clips: Sequence[Clip], codes: Sequence[str]
+    ) -> list[tuple[str, float, dict[str, float]]]:
+        """(code, probability, probabilities among ``codes``) per clip; all languages when
+        ``codes`` is empty."""
         if not self.model.model.is_multilingual:
-            return [Identified("en", 1.0, {"en": 1.0}) for _ in clips]
+            return [("en", 1.0, {"en": 1.0}) for _ in clips]
         try:
             rankings = self.decoder.detect([clip.samples for clip in clips])
         except Exception as exc:
             raise EngineError(f"language identification failed: {exc}") from None
         identified = []
         for probs in rankings:
-            if candidates:
-                probs = {code: probs.get(code, 0.0) for code in candidates}
+            if codes:
+                probs = {code: probs.get(code, 0.0) for code in codes}
             total = sum(probs.values()) or 1.0
             probs = {code: p / total for code, p in probs.items()}
             best = max(probs, key=probs.__getitem__)
-            identified.append(Identified(best, probs[best], probs))
+            identified.append((best, probs[best], probs))
         return identified
 
-    def recognize_sync(
-        self, clips: Sequence[Clip], languages: Sequence[str | None]
-    ) -> list[list[Segment]]:
-        """Transcribe clips, batching those that share a language; one result list per clip."""
-        if len(clips) != len(languages):
-            raise ConfigError("recognize() needs one language (or None) per clip")
-        undecided = [i for i, lang in enumerate(languages) if lang is None]
-        decided = self.identify_sync([clips[i] for i in undecided], [])
-        idents, groups = _by_language(languages, dict(zip(undecided, decided, strict=True)))
-        results: list[list[Segment]] = [[] for _ in clips]
-        for lang, indices in groups.items():
-            for start in range(0, len(indices), self.options.batch_size):
-                batch = indices[start : start + self.options.batch_size]
-                out = self._recognize_group(
-                    [clips[i] for i in batch], lang, [idents[i] for i in batch]
-                )
-                for i, segs in zip(batch, out, strict=True):
-                    results[i] = segs
-        return results
-
-    def _decode(self, windows: Sequence[np.ndarray], language: str) -> list[Decoded]:
+    def _decode(
+        self, windows: Sequence[np.ndarray], code: str, settings: DecodeSettings
+    ) -> list[Decoded]:
         try:
-            return self.decoder.decode(windows, language)
+            return self.decoder.decode(
+                windows,
+                code,
+                beam_size=settings.beam_size,
+                hotwords=hotwords(settings.phrases),
+                word_timestamps=settings.word_timestamps,
+            )
         except Exception as exc:
             raise EngineError(f"Whisper inference failed: {exc}") from None
 
     def _recognize_group(
-        self, clips: Sequence[Clip], language: str, idents: Sequence[Identified | None]
+        self,
+        clips: Sequence[Clip],
+        code: str,
+        settings: DecodeSettings,
+        idents: Sequence[Identified],
     ) -> list[list[Segment]]:
         """Decode clips of one language together. A clip whose last phrase was left
         unfinished is decoded on from that phrase's start (as sequential Whisper seeks), and
@@ -375,7 +393,7 @@ class WhisperEngine:
         from all clips share the next batched round."""
         placed: list[list[tuple[float, Piece]]] = [[] for _ in clips]  # (clip start, piece)
         pending = list(enumerate(clips))
-        firsts = self._decode([c.samples for c in clips], language)
+        firsts = self._decode([c.samples for c in clips], code, settings)
         decoded = firsts
         for round_ in range(1, MAX_ROUNDS + 1):
             last = round_ == MAX_ROUNDS
@@ -398,9 +416,9 @@ class WhisperEngine:
             pending = follow
             if not pending:
                 break
-            decoded = self._decode([c.samples for _, c in pending], language)
+            decoded = self._decode([c.samples for _, c in pending], code, settings)
         return [
-            self._finish_clip(clip, placed[i], first, language, idents[i])
+            self._finish_clip(clip, placed[i], first, code, settings, idents[i])
             for i, (clip, first) in enumerate(zip(clips, firsts, strict=True))
         ]
 
@@ -409,17 +427,19 @@ class WhisperEngine:
         clip: Clip,
         placed: list[tuple[float, Piece]],
         first: Decoded,
-        language: str,
-        ident: Identified | None,
+        code: str,
+        settings: DecodeSettings,
+        ident: Identified,
     ) -> list[Segment]:
         """A clip's segments from its decoded pieces, by Whisper's rules: none for silence or a
-        made-up phrase, a fallback decode for a loop or an improbable text."""
+        made-up phrase, a fallback decode for a loop or an improbable text. Segments carry the
+        language as the user named it and the confidence of its identification."""
         text = "".join(piece.text for _, piece in placed).strip()
         if not text:
             return []
         if first.no_speech_prob > NO_SPEECH_PROB and first.avg_logprob < LOGPROB_FLOOR:
             return []  # Whisper itself says this is not speech
-        confidence = ident.confidence if ident else None
+        language, confidence = ident.language.tag, round(float(ident.confidence), 4)
         words = [
             Word(
                 start=round(at + float(w["start"]), 3),
@@ -432,7 +452,7 @@ class WhisperEngine:
         ]
         if is_looping(text) or first.avg_logprob < LOGPROB_FLOOR:
             # Whisper's own fallback: decode again with beam search and rising temperature.
-            text, words = self._redecode(clip, language)
+            text, words = self._redecode(clip, code, settings)
             if not text.strip(PUNCTUATION):
                 return []
             if not words:
@@ -459,17 +479,19 @@ class WhisperEngine:
             for group in split_by_pauses(spoken)
         ]
 
-    def _redecode(self, clip: Clip, language: str) -> tuple[str, list[Word]]:
+    def _redecode(
+        self, clip: Clip, code: str, settings: DecodeSettings
+    ) -> tuple[str, list[Word]]:
         """Decode a clip again (its text looped or was improbable), sequentially, with beam
         search and temperature fallback."""
         segments, _ = self.model.transcribe(
             clip.samples,
-            language=language,
-            beam_size=max(5, self.options.beam_size),
+            language=code,
+            beam_size=max(5, settings.beam_size),
             temperature=FALLBACK_TEMPERATURES,
             compression_ratio_threshold=COMPRESSION_RATIO_LIMIT,
             condition_on_previous_text=False,
-            word_timestamps=self.options.word_timestamps,
+            word_timestamps=settings.word_timestamps,
             vad_filter=False,
             no_repeat_ngram_size=3,
         )

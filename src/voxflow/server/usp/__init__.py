@@ -35,10 +35,10 @@ from voxflow.server.usp.frames import (
     timestamp,
 )
 from voxflow.server.usp.options import (
+    LID_WIRE,
     TICKS_PER_SECOND,
     ContextOptions,
     Continuation,
-    LanguageIdMode,
     TurnSettings,
     parse_context,
     resolve_settings,
@@ -47,7 +47,6 @@ from voxflow.server.usp.replies import (
     RecognitionStatus,
     Replies,
     ServiceMessage,
-    language_confidence,
     lexical,
     parse_service_message,
     phrase_body,
@@ -60,6 +59,7 @@ from voxflow.server.usp.target import RecognitionMode, RequestOptions, parse_tar
 from voxflow.server.usp.wave import WaveEncoding, WaveFormat, build_wave_header, parse_wave_header
 
 __all__ = [
+    "LID_WIRE",
     "TICKS_PER_SECOND",
     "Audio",
     "AudioEnd",
@@ -69,7 +69,6 @@ __all__ = [
     "Continuation",
     "Event",
     "Frame",
-    "LanguageIdMode",
     "Limits",
     "RecognitionMode",
     "RecognitionStatus",
@@ -91,7 +90,6 @@ __all__ = [
     "client_messages",
     "encode_binary_frame",
     "encode_text_frame",
-    "language_confidence",
     "lexical",
     "new_request_id",
     "parse_binary_frame",

@@ -8,20 +8,20 @@ gives the TurnSettings a recogniser needs. Times are seconds here; ticks stay in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from voxflow.errors import ProtocolError
+from voxflow.languages import LidMode
 from voxflow.server.usp.target import RecognitionMode, RequestOptions
 
 TICKS_PER_SECOND = 10_000_000
 
 
-class LanguageIdMode(StrEnum):
-    """Identify the language once at the start of the audio, or again for every phrase."""
-
-    AT_START = "DetectAtAudioStart"
-    CONTINUOUS = "DetectContinuous"
+# The wire's spelling of each language identification mode (speech.context languageId.mode).
+LID_WIRE: dict[LidMode, str] = {
+    LidMode.AT_START: "DetectAtAudioStart",
+    LidMode.CONTINUOUS: "DetectContinuous",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ContextOptions:
     word_timings: bool = False
     word_confidence: bool = False
     languages: tuple[str, ...] = ()
-    language_id_mode: LanguageIdMode | None = None
+    language_id_mode: LidMode | None = None
     phrases: tuple[str, ...] = ()
     phrase_weight: float | None = None
     profanity: str | None = None
@@ -69,7 +69,7 @@ class ContextOptions:
                 "languages": list(self.languages),
                 "onSuccess": {"action": "Recognize"},
                 "onUnknown": {"action": "None"},
-                "mode": str(self.language_id_mode or LanguageIdMode.AT_START),
+                "mode": LID_WIRE[self.language_id_mode or LidMode.AT_START],
                 "Priority": "PrioritizeLatency",
             }
         output: dict[str, Any] = {}
@@ -138,7 +138,7 @@ class TurnSettings:
     mode: RecognitionMode
     language: str | None
     languages: tuple[str, ...]
-    language_id_mode: LanguageIdMode | None
+    language_id_mode: LidMode | None
     detailed: bool
     word_timings: bool
     word_confidence: bool
@@ -159,7 +159,7 @@ def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSet
     means continuous recognition.
     """
     languages = context.languages or target.languages
-    lid_mode = context.language_id_mode or (LanguageIdMode.AT_START if languages else None)
+    lid_mode = context.language_id_mode or (LidMode.AT_START if languages else None)
     return TurnSettings(
         mode=context.mode or target.mode or RecognitionMode.CONVERSATION,
         language=target.language or context.language,
@@ -210,9 +210,9 @@ def _weight(value: float | None) -> float | None:
     return float(value)
 
 
-def _lid_mode(value: str) -> LanguageIdMode:
-    for mode in LanguageIdMode:
-        if mode.value.lower() == value.lower():
+def _lid_mode(value: str) -> LidMode:
+    for mode, wire in LID_WIRE.items():
+        if wire.lower() == value.lower():
             return mode
     raise ProtocolError(f"speech.context: unknown languageId.mode {value!r}")
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from voxflow.errors import ProtocolError
+from voxflow.languages import confidence_label
 from voxflow.server.usp.frames import encode_text_frame, json_body, parse_text_frame, timestamp
 from voxflow.server.usp.options import TICKS_PER_SECOND
 from voxflow.transcript import Segment, Word
@@ -47,13 +48,6 @@ def ticks_to_seconds(ticks: int, base: float = 0.0) -> float:
     return base + ticks / TICKS_PER_SECOND
 
 
-def language_confidence(probability: float | None) -> str:
-    """The service's coarse confidence word for a language-id probability."""
-    if probability is None:
-        return "Unknown"
-    return "High" if probability >= 0.8 else "Medium" if probability >= 0.5 else "Low"
-
-
 def lexical(text: str) -> str:
     """Lower case without surrounding punctuation, as the service's Lexical form reads."""
     return " ".join(w for w in map(_strip, text.lower().split()) if w)
@@ -73,7 +67,7 @@ def _strip(word: str) -> str:
 
 
 def _primary(language: str, probability: float | None) -> dict[str, str]:
-    return {"Language": language, "Confidence": language_confidence(probability)}
+    return {"Language": language, "Confidence": confidence_label(probability)}
 
 
 def _span(start: float, end: float, base: float) -> dict[str, int]:

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from voxflow.engines.base import SAMPLE_RATE, Clip, Engine, Identified
+from voxflow.audio.pcm import SAMPLE_RATE, frame_db
+from voxflow.engines.base import Clip, Engine
+from voxflow.languages import Identified, Language
 
 WINDOW = 3.0  # seconds per identification window, for clips without pauses
 MIN_PART = 1.5  # a language run shorter than this is not believed
@@ -24,16 +26,9 @@ PAUSE = 0.25  # a pause at least this long may separate phrases
 PAUSE_DB = 30.0  # frames this far below the clip's loud frames are pause
 
 
-def _frame_levels(samples: np.ndarray) -> np.ndarray:
-    frame = int(FRAME * SAMPLE_RATE)
-    usable = len(samples) // frame * frame
-    power = np.square(samples[:usable].astype(np.float64)).reshape(-1, frame).mean(axis=1)
-    return 10 * np.log10(power + 1e-12)
-
-
 def pause_cuts(samples: np.ndarray) -> list[int]:
     """Sample offsets at the middle of each pause, keeping every part at least MIN_PART long."""
-    levels = _frame_levels(samples)
+    levels = frame_db(samples, int(FRAME * SAMPLE_RATE))
     if len(levels) == 0:
         return []
     quiet = levels < np.percentile(levels, 90) - PAUSE_DB
@@ -60,7 +55,7 @@ def quietest_point(samples: np.ndarray, lo: int, hi: int) -> int:
     lo, hi = max(0, lo), min(len(samples), hi)
     if hi - lo < frame:
         return (lo + hi) // 2
-    levels = _frame_levels(samples[lo:hi])
+    levels = frame_db(samples[lo:hi], frame)
     return lo + int(np.argmin(levels)) * frame + frame // 2
 
 
@@ -106,7 +101,7 @@ def _join(pieces: list[Clip], found: list[Identified]) -> list[tuple[Clip, Ident
 
 
 async def split_at_language_switches(
-    engine: Engine, clip: Clip, candidates: Sequence[str]
+    engine: Engine, clip: Clip, candidates: Sequence[Language]
 ) -> list[tuple[Clip, Identified]]:
     """The clip's parts, one per language, each with its identification."""
     if clip.duration < 2 * MIN_PART:

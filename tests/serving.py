@@ -1,4 +1,4 @@
-"""The speech server on its own event loop in a daemon thread, for synchronous code and tests.
+"""Test helper: the speech server on its own event loop in a daemon thread.
 
 The Azure SDK is blocking, so a test that drives it needs the server running elsewhere:
 ``with BackgroundServer(ServerConfig(port=0)) as server: SpeechConfig(host=server.url)``.

@@ -1,0 +1,145 @@
+"""The pipeline's plumbing on a fake engine (tests/fakes.py): order, the language plan handed to
+engines, decode settings, failures, one clip per call for parallel engines. No model loads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakes import FakeEngine
+from speech import read_wav, write_wav
+from voxflow.audio import RawPcm
+from voxflow.engines.base import Capabilities, DecodeSettings
+from voxflow.errors import EngineError
+from voxflow.languages import LanguagePlan, LidMode
+from voxflow.pipeline import TranscribeOptions, stream, transcribe_async
+
+RATE = 16000
+BURSTS = (1.0, 5.0, 9.0, 13.0)  # a second of tone at each, 3 s of silence between (> MERGE_GAP)
+
+
+@pytest.fixture(scope="module")
+def bursts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 s: four one-second tones in silence, which the silence segmenter cuts apart."""
+    x = np.zeros(16 * RATE, dtype=np.float32)
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE).astype(np.float32)
+    for at in BURSTS:
+        x[int(at * RATE) : int(at * RATE) + RATE] = tone
+    return write_wav(tmp_path_factory.mktemp("bursts") / "bursts.wav", x)
+
+
+def options(**kw: object) -> TranscribeOptions:
+    """Silence segmentation (no VAD model), one clip per batch, so each burst is one call."""
+    return TranscribeOptions(vad="silence", batch_size=1, **kw)  # type: ignore[arg-type]
+
+
+async def test_segments_leave_in_time_order_though_calls_finish_out_of_order(bursts) -> None:
+    engine = FakeEngine(
+        capabilities=Capabilities(workers=4), delays=(0.3, 0.2, 0.1, 0.0)
+    )
+    got = [s async for s in stream(bursts, engine=engine, options=options())]
+    assert len(got) == len(BURSTS)
+    assert [s.start for s in got] == sorted(s.start for s in got)
+    for segment, at in zip(got, BURSTS, strict=True):
+        assert segment.start <= at and segment.end >= at + 1.0
+
+
+async def test_at_start_decides_once_and_every_call_gets_the_decision(bursts) -> None:
+    engine = FakeEngine(identified="es-MX")
+    plan = LanguagePlan.parse("en-US,es-MX")
+    result = await transcribe_async(bursts, engine=engine, options=options(languages=plan))
+    assert len(engine.identify_calls) == 1
+    assert result.language == "es-MX"
+    assert {s.language for s in result.segments} == {"es-MX"}
+    assert all(call[1].fixed is not None for call in engine.recognize_calls)
+    assert all(call[1].fixed.confidence == 0.75 for call in engine.recognize_calls)
+
+
+async def test_an_engine_that_identifies_languages_gets_the_candidates(bursts) -> None:
+    engine = FakeEngine(capabilities=Capabilities(identifies_languages=True))
+    plan = LanguagePlan.parse("en-US,es-MX", lid="continuous")
+    await transcribe_async(bursts, engine=engine, options=options(languages=plan))
+    assert engine.identify_calls == []
+    assert {call[1] for call in engine.recognize_calls} == {plan}
+
+
+async def test_continuous_mode_leaves_identification_to_the_engine(bursts) -> None:
+    engine = FakeEngine()
+    plan = LanguagePlan.parse("en-US,es-MX", lid=LidMode.CONTINUOUS)
+    result = await transcribe_async(bursts, engine=engine, options=options(languages=plan))
+    assert engine.identify_calls == [] and result.language is None
+    assert all(call[1] == plan for call in engine.recognize_calls)
+
+
+async def test_decode_settings_reach_every_call(bursts) -> None:
+    engine = FakeEngine()
+    settings = DecodeSettings(beam_size=2, word_timestamps=False, phrases=("Contoso",))
+    await transcribe_async(bursts, engine=engine, options=options(decode=settings))
+    assert [call[2] for call in engine.recognize_calls] == [settings] * len(BURSTS)
+
+
+async def test_a_parallel_engine_gets_one_clip_per_call(bursts) -> None:
+    engine = FakeEngine(capabilities=Capabilities(parallel_clips=3))
+    await transcribe_async(bursts, engine=engine, options=TranscribeOptions(vad="silence"))
+    assert [len(call[0]) for call in engine.recognize_calls] == [1] * len(BURSTS)
+
+
+async def test_lost_clips_are_reported_and_the_rest_kept(bursts) -> None:
+    first = [s.start for s in (await transcribe_async(bursts, engine=FakeEngine(),
+                                                      options=options())).segments]  # fmt: skip
+    engine = FakeEngine(failing=frozenset({round(first[1], 1)}))
+    result = await transcribe_async(bursts, engine=engine, options=options())
+    assert len(result.segments) == len(BURSTS) - 1
+    (lost,) = result.extra["failed_sessions"]
+    assert lost["error"] == "fake failure" and lost["start"] == pytest.approx(first[1], abs=0.05)
+    everything = FakeEngine(failing=frozenset(round(s, 1) for s in first))
+    with pytest.raises(EngineError, match="recognition failed"):
+        await transcribe_async(bursts, engine=everything, options=options())
+
+
+def test_the_sync_wrapper_gives_the_same_transcript(bursts) -> None:
+    from voxflow.pipeline import transcribe
+
+    sync = transcribe(bursts, engine=FakeEngine(), options=options())
+    again = asyncio.run(transcribe_async(bursts, engine=FakeEngine(), options=options()))
+    assert sync == again
+
+
+class _PausingReader:
+    """16-bit PCM that stops after its first part until ``resume`` is set, as a live client
+    pauses after an utterance (read in the pipeline's decoder thread)."""
+
+    def __init__(self, first: bytes, rest: bytes) -> None:
+        self.parts = [first, rest]
+        self.resume = threading.Event()
+
+    def read(self, n: int = -1) -> bytes:
+        if len(self.parts) == 2 and not self.parts[0]:
+            self.parts.pop(0)
+            assert self.resume.wait(30), "the pipeline never handed on the first result"
+        part = self.parts[0]
+        size = len(part) if n < 0 else n
+        self.parts[0] = part[size:]
+        return part[:size]
+
+
+async def test_results_leave_while_a_live_source_pauses() -> None:
+    """With room for more work (two workers), a finished result is handed on although no
+    more audio comes: a server's client waits for it before it sends the next utterance.
+    (Silero VAD: the silence segmenter, like pydub, settles a silence only when it ends.)"""
+    speech = read_wav(Path(__file__).resolve().parent.parent / "samples" / "austen-0870.wav")
+    pcm = np.concatenate([np.zeros(RATE), speech[: 3 * RATE], np.zeros(5 * RATE)])
+    data = (pcm * 32767).astype("<i2").tobytes()
+    reader = _PausingReader(data, data)
+    engine = FakeEngine(capabilities=Capabilities(workers=2))
+    live = TranscribeOptions(batch_size=1)
+    segments = stream(RawPcm(reader, RATE, 1, "s16le"), engine=engine, options=live)
+    first = await asyncio.wait_for(anext(segments), 20)
+    assert first.start < 1.5 and first.end < 5.0
+    reader.resume.set()
+    rest = [s async for s in segments]
+    assert len(rest) == 1 and rest[0].start > 9.0
