@@ -259,18 +259,16 @@ async def test_long_audio_runs_as_sessions_rebased_in_order(server, tmp_path: Pa
     took = time.monotonic() - started
     sessions = stats(server)["connections"] - before.get("connections", 0)
     assert sessions == 4  # one session per utterance: each is 7.1 s and the limit is 9 s
-    expected = await reference(path)
-    said = normalise(expected.segments[0].text)
+    # Each session holds one utterance, so each segment must be the embedded engine's
+    # transcript of that utterance alone, shifted to where the utterance lies in the file.
+    (alone,) = (await reference(ENGLISH)).segments
+    said = normalise(alone.text)
     assert [normalise(s.text) for s in result.segments] == [said] * 4
-    assert normalise(result.text) == normalise(expected.text)
-    starts = [s.start for s in result.segments]
-    assert starts == sorted(starts)
+    assert normalise(result.text) == " ".join([said] * 4)
     assert all(a.end <= b.start for a, b in zip(result.segments, result.segments[1:], strict=False))
-    for seg, true_start in zip(result.segments, truth, strict=True):
-        assert seg.start == pytest.approx(true_start, abs=0.5)  # re-based to the file
-    for ours, theirs in zip(result.segments, expected.segments, strict=True):
-        assert ours.start == pytest.approx(theirs.start, abs=0.5)
-        assert ours.end == pytest.approx(theirs.end, abs=0.5)
+    for seg, at in zip(result.segments, truth, strict=True):  # re-based to the file, in order
+        assert seg.start == pytest.approx(at + alone.start, abs=0.3)
+        assert seg.end == pytest.approx(at + alone.end, abs=0.3)
     assert_words_inside(result.segments)
     assert "failed_sessions" not in result.extra
     assert took >= 2 * (7.9 - 5.0)  # two rounds of sessions, each paced after its first 5 s
