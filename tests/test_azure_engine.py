@@ -140,7 +140,7 @@ async def test_pcm_push_gives_the_embedded_engines_text_and_words(server) -> Non
 
 async def test_compressed_mp3_push_is_decoded_by_the_sdk(server, tmp_path: Path) -> None:
     if problem := gstreamer_problem():
-        pytest.skip(f"GStreamer absent: {problem[:80]}")
+        pytest.skip(f"the SDK cannot decode compressed audio here: {problem}")
     import av
 
     mp3 = tmp_path / "austen.mp3"
@@ -167,7 +167,7 @@ async def test_compressed_mp3_push_is_decoded_by_the_sdk(server, tmp_path: Path)
 
 async def test_compressed_mode_refuses_formats_it_cannot_pass_through(server) -> None:
     if problem := gstreamer_problem():
-        pytest.skip(f"GStreamer absent: {problem[:80]}")
+        pytest.skip(f"the SDK cannot decode compressed audio here: {problem}")
     with pytest.raises(ConfigError, match=r"MP3, OGG/Opus, FLAC.*drop --azure-compressed"):
         await run(server.url, ENGLISH, compressed=True)  # 16-bit PCM WAV
 
@@ -177,8 +177,24 @@ def test_compressed_mode_without_gstreamer_is_a_clear_error(monkeypatch) -> None
     import ctypes.util
 
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    with pytest.raises(ConfigError, match="needs GStreamer"):
+    with pytest.raises(ConfigError, match="needs GStreamer") as err:
         AzureEngine(AzureOptions(host="ws://127.0.0.1:9", compressed=True))
+    assert "\n" not in str(err.value) and "gstreamer1.0-plugins-good" in str(err.value)
+
+
+def test_compressed_mode_names_the_missing_gstreamer_elements(monkeypatch) -> None:
+    # Plugins cannot be uninstalled for a test: the registry is asked for one element that
+    # every GStreamer has (identity, in the core library's package) and one that none has.
+    import ctypes.util
+
+    if ctypes.util.find_library("gstreamer-1.0") is None:
+        pytest.skip("libgstreamer-1.0 is not installed: its registry cannot be asked")
+    elements = {"MP3": ("identity", "voxflow-no-such-element")}
+    monkeypatch.setattr("voxflow.engines.azure.input._SDK_ELEMENTS", elements)
+    with pytest.raises(ConfigError, match=r"elements voxflow-no-such-element \(MP3\) are missing"):
+        AzureEngine(AzureOptions(host="ws://127.0.0.1:9", compressed=True))
+    monkeypatch.setattr("voxflow.engines.azure.input._SDK_ELEMENTS", {"MP3": ("identity",)})
+    assert gstreamer_problem() is None
 
 
 @pytest.mark.parametrize(("path", "language"), [(SPANISH, "es-MX"), (ENGLISH, "en-US")])
