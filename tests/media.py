@@ -3,7 +3,8 @@ videos, and bad inputs. ``build(directory)`` writes them all (about a second of 
 
 Integer WAVs are written with the standard library's ``wave`` module and float/G.711 WAVs
 with hand-made headers, so decoding them is checked against samples that FFmpeg never saw.
-Compressed formats are encoded with PyAV (FFmpeg's encoders in the wheel).
+Compressed formats are encoded with PyAV (FFmpeg's encoders in the wheel); speech comes from
+libespeak-ng (tests/speech.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
 import wave
 import zlib
 from fractions import Fraction
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from speech import espeak
 
 RATE = 44100  # rate of the tones
 TONE_HZ = 440.0
@@ -207,34 +209,20 @@ def png_bytes() -> bytes:
     )
 
 
-def speech(path: Path) -> list[tuple[float, float]] | None:
-    """Sentences by espeak-ng separated by ``SPEECH_PAUSE`` s of silence; None without espeak.
+def speech(path: Path) -> list[tuple[float, float]]:
+    """Sentences by espeak-ng separated by ``SPEECH_PAUSE`` s of silence, at espeak's own rate.
 
     Returns where each sentence (with espeak's own few ms of lead-in) lies, in seconds.
     """
-    if shutil.which("espeak-ng") is None:
-        return None
-    pause: np.ndarray | None = None
-    parts, spans, at, rate = [], [], 0, 22050
-    for i, text in enumerate(SPEECH):
-        piece = path.with_suffix(f".{i}.wav")
-        subprocess.run(
-            ["espeak-ng", "-v", "en", "-w", str(piece), text],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        with wave.open(str(piece)) as w:
-            rate = w.getframerate()
-            said = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        piece.unlink()
+    parts, spans, at, rate = [], [], 0, 0
+    for text in SPEECH:
+        said, rate = espeak(text)
         pause = np.zeros(round(SPEECH_PAUSE * rate), dtype=np.int16)
         parts += [pause, said]
         at += len(pause)
         spans.append((at / rate, (at + len(said)) / rate))
         at += len(said)
-    assert pause is not None
-    parts.append(pause)
+    parts.append(np.zeros(round(SPEECH_PAUSE * rate), dtype=np.int16))
     write_int_wav(path, np.concatenate(parts).reshape(-1, 1), rate, 2)
     return spans
 
@@ -263,9 +251,7 @@ def build(root: Path) -> Path:
     shutil.copyfile(root / "tone.m4a", root / "m4a_named.mp3")  # wrong extension
     shutil.copyfile(root / "tone.flac", root / "flac_named.wav")  # wrong extension
     write_video(root / "video.mp4", tone())
-    spans = speech(root / "speech.wav")
-    if spans is not None:
-        (root / "speech.json").write_text(json.dumps(spans))
+    (root / "speech.json").write_text(json.dumps(speech(root / "speech.wav")))
     _bad(root)
     return root
 

@@ -1,23 +1,79 @@
-"""Test helper: real synthetic speech (espeak-ng, resampled by sox) with pauses of known length."""
+"""Test helper: real synthetic speech (libespeak-ng from the ``espeakng-loader`` wheel, resampled
+by PyAV) with pauses of known length. No espeak-ng or sox program is needed.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import ctypes
+import functools
 import wave
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 RATE = 16000
+# espeak-ng's API (speak_lib.h): output mode, init option, parameter and synth flags.
+_AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_Synth returns when all audio has reached the callback
+_DONT_EXIT = 0x8000  # report errors instead of exiting the process
+_RATE_PARAMETER = 1  # espeakRATE: words per minute
+_CHARS_UTF8, _ENDPAUSE = 0x1, 0x1000  # the CLI ends the text with a sentence pause too
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 
 
-def need_tools() -> None:
-    """Skip the calling test unless espeak-ng and sox are installed."""
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} absent: synthetic-speech tests need it")
+@functools.cache
+def _espeak() -> tuple[ctypes.CDLL, int]:
+    """The wheel's libespeak-ng, initialised once for synchronous output, and its sample rate."""
+    import espeakng_loader
+
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+        ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+    ]  # fmt: skip
+    data = espeakng_loader.get_data_path().encode()
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _DONT_EXIT)
+    assert rate > 0, f"libespeak-ng did not start (data in {data.decode()})"
+    return lib, rate
+
+
+def espeak(text: str, *, voice: str = "en", wpm: int = 175) -> tuple[np.ndarray, int]:
+    """``text`` spoken by espeak-ng as ``espeak-ng -v VOICE -s WPM`` says it: int16 samples at
+    the library's own rate (22050 Hz), and that rate."""
+    lib, rate = _espeak()
+    pieces: list[np.ndarray] = []
+
+    def collect(wav: ctypes.Array, count: int, events: int) -> int:
+        if wav and count > 0:
+            pieces.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        return 0  # go on
+
+    callback = _SynthCallback(collect)  # kept alive until synthesis is done
+    lib.espeak_SetSynthCallback(callback)
+    assert lib.espeak_SetVoiceByName(voice.encode()) == 0, f"no espeak-ng voice {voice!r}"
+    assert lib.espeak_SetParameter(_RATE_PARAMETER, wpm, 0) == 0
+    said = text.encode()
+    flags = _CHARS_UTF8 | _ENDPAUSE
+    assert lib.espeak_Synth(said, len(said) + 1, 0, 1, 0, flags, None, None) == 0
+    assert lib.espeak_Synchronize() == 0
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16), rate
+
+
+def resample(samples: np.ndarray, rate: int, to: int = RATE) -> np.ndarray:
+    """int16 mono samples at ``rate`` as float32 at ``to`` Hz, through FFmpeg's resampler."""
+    import av
+
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to)
+    frames = [*resampler.resample(frame), *resampler.resample(None)]
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float32)
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -40,17 +96,9 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
-def say(text: str, workdir: Path, *, voice: str = "en", wpm: int = 160) -> np.ndarray:
+def say(text: str, *, voice: str = "en", wpm: int = 160) -> np.ndarray:
     """``text`` spoken by espeak-ng, resampled to 16 kHz and trimmed to its audible extent."""
-    need_tools()
-    raw, out = workdir / "say-raw.wav", workdir / "say-16k.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(raw), text],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(["sox", str(raw), "-r", str(RATE), str(out)], check=True, capture_output=True)
-    x = read_wav(out)
+    x = resample(*espeak(text, voice=voice, wpm=wpm))
     loud = np.flatnonzero(np.abs(x) > 1e-3)
     return x[loud[0] : loud[-1] + 1]
 
@@ -75,7 +123,7 @@ def speech_with_pauses(
         if i:
             parts.append(np.zeros(round(pause * RATE), dtype=np.float32))
             at += len(parts[-1])
-        clip = say(text, workdir, voice=voice)
+        clip = say(text, voice=voice)
         parts.append(clip)
         truth.append((at / RATE, (at + len(clip)) / RATE))
         at += len(clip)

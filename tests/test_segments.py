@@ -199,7 +199,7 @@ TINY_GAP = 0.2  # shorter than the detector's min silence: one long utterance
 def long_utterance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[int, int]]]:
     """About 70 s of espeak-ng speech with 0.2 s pauses; returns the file and the pauses."""
     workdir = tmp_path_factory.mktemp("long")
-    clips = [say(text, workdir, wpm=150) for text in SENTENCES]
+    clips = [say(text, wpm=150) for text in SENTENCES]
     gap = np.zeros(round(TINY_GAP * RATE), dtype=np.float32)
     parts, pauses, at = [np.zeros(RATE // 2, dtype=np.float32)], [], RATE // 2
     while at < 70 * RATE:

@@ -8,7 +8,6 @@ MP3 with voxflow.export) and, where present, taken from ../shared/corpus/pydub.
 from __future__ import annotations
 
 import itertools
-import shutil
 import wave
 from pathlib import Path
 
@@ -26,9 +25,6 @@ from voxflow.silence import SilenceScanner
 pydub = pytest.importorskip("pydub", reason="pydub is the oracle for parity (test dependency)")
 ps = pytest.importorskip("pydub.silence")
 AudioSegment = pydub.AudioSegment
-needs_ffmpeg = pytest.mark.skipif(
-    shutil.which("ffmpeg") is None, reason="pydub needs the ffmpeg binary to read FLAC/MP3"
-)
 DTYPES = {1: "i1", 2: "<i2", 4: "<i4"}
 
 
@@ -161,10 +157,10 @@ def test_wav_files_match_pydub_from_file(tmp_path, width, rate, channels):
         assert stream_ranges(path, *params, chunk_frames=333) == expected
 
 
-@needs_ffmpeg
 @pytest.mark.parametrize(("fmt", "width"), [("flac", 2), ("flac", 3), ("mp3", 2)])
 def test_encoded_files_match_pydub_from_file(tmp_path, fmt, width):
-    """pydub decodes these through the ffmpeg binary; voxflow through PyAV's FFmpeg."""
+    """pydub decodes these through the ffmpeg program (imageio-ffmpeg's); voxflow through PyAV's
+    FFmpeg."""
     rng = np.random.default_rng(width)
     values = speech_like(rng, 44100 * 2, 2, width)
     path = write_audio(tmp_path / f"clip.{fmt}", values.astype(np.int32), 44100, width)
@@ -211,7 +207,6 @@ CORPUS_FILES = [
 ]  # fmt: skip
 
 
-@needs_ffmpeg
 @pytest.mark.parametrize("name", CORPUS_FILES)
 def test_corpus_files_stream_like_pydub_from_file(corpus, name):
     path = corpus / "pydub" / name

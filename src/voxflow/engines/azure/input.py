@@ -68,17 +68,64 @@ class SessionAudio:
             yield self.data[i : i + step], min(i + step, size) / per_second
 
 
+# The GStreamer elements the SDK's codec extension builds its decoding from (they are named in
+# its libMicrosoft.CognitiveServices.Speech.extension.codec.so): appsrc ! <parser or demuxer> !
+# <decoder> ! audioconvert ! audioresample ! appsink, for each format voxflow passes through.
+_SDK_ELEMENTS = {
+    "every format": ("appsrc", "appsink", "audioconvert", "audioresample"),  # plugins-base
+    "MP3": ("mpegaudioparse", "mpg123audiodec"),  # plugins-good (mpg123 in -ugly before 1.14)
+    "OGG/Opus": ("oggdemux", "opusparse", "opusdec"),  # base, bad, base
+    "FLAC": ("flacparse", "flacdec"),  # plugins-good
+    "A-law WAV": ("wavparse", "alawdec"),  # plugins-good
+    "mu-law WAV": ("wavparse", "mulawdec"),  # plugins-good
+}
+_GSTREAMER_HINT = (
+    "install its plugins (e.g. apt-get install gstreamer1.0-plugins-base "
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly) or let "
+    "voxflow decode (drop --azure-compressed)"
+)
+
+
 def gstreamer_problem() -> str | None:
-    """Why the SDK cannot decode compressed input here (None: GStreamer looks present)."""
-    if ctypes.util.find_library("gstreamer-1.0") is None:
-        return (
-            "compressed input needs GStreamer (libgstreamer-1.0 with the base, good and ugly "
-            "plugins; bad too for Opus), which is not installed: install it "
-            "(e.g. apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
-            "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad) or let voxflow decode "
-            "(drop --azure-compressed)"
-        )
-    return None
+    """Why the SDK cannot decode compressed input here, in one line (None: it can).
+
+    The SDK makes its decoders with ``gst_element_factory_make``, so this asks the same GStreamer
+    registry (through ctypes) for each element it uses: the registry knows every plugin folder
+    GStreamer searches (``GST_PLUGIN_PATH`` too) and which plugins really load, where looking
+    for plugin files would guess at both.
+    """
+    name = ctypes.util.find_library("gstreamer-1.0")
+    if name is None:
+        return f"compressed input needs GStreamer, which is not installed: {_GSTREAMER_HINT}"
+    try:
+        gst = ctypes.CDLL(name)
+    except OSError as exc:
+        return f"compressed input needs GStreamer, which does not load ({exc}): {_GSTREAMER_HINT}"
+    gst.gst_init_check.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    gst.gst_element_factory_find.argtypes = [ctypes.c_char_p]
+    gst.gst_element_factory_find.restype = ctypes.c_void_p
+    gst.gst_object_unref.argtypes = [ctypes.c_void_p]
+    if not gst.gst_init_check(None, None, None):
+        return f"compressed input needs GStreamer, which fails to start: {_GSTREAMER_HINT}"
+
+    def found(element: str) -> bool:
+        factory = gst.gst_element_factory_find(element.encode())
+        if factory:
+            gst.gst_object_unref(factory)
+        return bool(factory)
+
+    missing = {
+        fmt: absent
+        for fmt, elements in _SDK_ELEMENTS.items()
+        if (absent := [e for e in elements if not found(e)])
+    }
+    if not missing:
+        return None
+    listed = "; ".join(f"{', '.join(absent)} ({fmt})" for fmt, absent in missing.items())
+    return (
+        f"compressed input needs GStreamer's plugins, and the SDK's elements {listed} are "
+        f"missing: {_GSTREAMER_HINT}"
+    )
 
 
 def compressed_audio(source: Any, name: str) -> SessionAudio:
