@@ -137,6 +137,10 @@ def test_progress_json_lines(tmp_path: Path) -> None:
     assert finished == [{"event": "file", "file": str(AUSTEN), "ok": True, "error": None}]
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["done"] == pytest.approx(7.1, abs=0.01)
+    assert progress[-1]["eta"] is None  # the end: nothing left
+    moving = progress[:-1]  # one line per recognised clip, with the time left at this pace
+    assert moving and all(e["eta"] is not None and e["eta"] >= 0 for e in moving)
+    assert [e["done"] for e in progress] == sorted(e["done"] for e in progress)
 
 
 def test_azure_engine_from_the_command_line_against_voxflow_serve(tmp_path: Path, capsys) -> None:

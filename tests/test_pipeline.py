@@ -143,3 +143,20 @@ async def test_results_leave_while_a_live_source_pauses() -> None:
     reader.resume.set()
     rest = [s async for s in segments]
     assert len(rest) == 1 and rest[0].start > 9.0
+
+
+async def test_progress_moves_with_each_clip_and_ends_at_the_duration(bursts) -> None:
+    """Progress counts the audio each finished clip settles (the silence before it too), one
+    event per clip even when a batch holds several, so a bar moves steadily and can tell an
+    ETA; the last event is the whole duration."""
+    events = []
+    engine = FakeEngine(delays=(0.05,))
+    await transcribe_async(
+        bursts, engine=engine, options=TranscribeOptions(vad="silence"), progress=events.append
+    )
+    assert len(engine.recognize_calls) == len(BURSTS)  # one call per clip of the batch
+    moving = [e.done for e in events if not e.finished]
+    assert len(moving) == len(BURSTS)
+    assert moving == sorted(moving) and moving[0] > 0
+    assert moving[-1] <= 16.0 and events[-1].finished and events[-1].done == pytest.approx(16.0)
+    assert all(e.total == pytest.approx(16.0) for e in events)

@@ -228,8 +228,16 @@ async def stream(
     producer.start()
     plan = options.languages
     count = 0
-    done_s = 0.0
-    pending: list[asyncio.Task[tuple[list[list[Segment]], float]]] = []
+    settled = 0.0  # seconds of the source whose clips are recognised (silence between too)
+    covered = 0.0  # where the audio handed to the engine so far ends
+
+    def clip_done(seconds: float) -> None:
+        nonlocal settled
+        settled += seconds
+        if progress:
+            progress(Progress(name, settled, producer.total, count))
+
+    pending: list[asyncio.Task[list[list[Segment]]]] = []
     max_in_flight = max(caps.workers, caps.parallel_clips)
     failures: list[FailedClip] = []
     recognised = 0  # clips recognised without failure
@@ -247,7 +255,11 @@ async def stream(
                     if batch is not None:
                         if plan.fixed is None and _decides_at_start(plan, caps):
                             plan = plan.deciding(await _decide_at_start(engine, plan, batch))
-                        work = _recognize(engine, batch, plan, options.decode)
+                        spans = []
+                        for clip in batch:  # each clip settles the audio since the last one
+                            spans.append(max(0.0, clip.end - covered))
+                            covered = max(covered, clip.end)
+                        work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
                         pending.append(asyncio.ensure_future(work))
                         upcoming = asyncio.ensure_future(anext(batches, None))
             # Results leave in submission order, so segments come out in time order.
@@ -255,25 +267,22 @@ async def stream(
                 upcoming is None or len(pending) >= max_in_flight or pending[0].done()
             ):
                 try:
-                    results, batch_end = await pending.pop(0)
+                    results = await pending.pop(0)
                 except ClipsFailed as exc:  # keep what was recognised; report what was lost
                     failures.extend(exc.failures)
-                    results, batch_end = exc.results, max(f.end for f in exc.failures)
+                    results = exc.results
                 recognised += sum(1 for segs in results if segs)
                 for segs in results:
                     for seg in segs:
                         count += 1
                         yield seg
-                done_s = max(done_s, batch_end)
-                if progress:
-                    progress(Progress(name, done_s, producer.total, count))
         total = producer.duration if producer.duration is not None else producer.total
         if failures:
             _report_failures(failures, recognised, name, info)
         info["duration"] = total
         info["language"] = _overall_language(plan)
         if progress:
-            progress(Progress(name, total or done_s, total, count, finished=True))
+            progress(Progress(name, total or settled, total, count, finished=True))
     finally:
         producer.stop()
         for task in [*pending, *([upcoming] if upcoming is not None else [])]:
@@ -352,11 +361,32 @@ async def _decide_at_start(engine: Engine, plan: LanguagePlan, batch: list[Clip]
 
 
 async def _recognize(
-    engine: Engine, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
-) -> tuple[list[list[Segment]], float]:
-    """Recognise a batch; with the end of its audio, for progress."""
-    results = await engine.recognize(clips, plan, settings)
-    return results, max((c.end for c in clips), default=0.0)
+    engine: Engine,
+    clips: Sequence[Clip],
+    spans: Sequence[float],
+    plan: LanguagePlan,
+    settings: DecodeSettings,
+    clip_done: Callable[[float], None],
+) -> list[list[Segment]]:
+    """Recognise a batch, each clip in a call of its own (an engine batches concurrent calls
+    itself), so that progress moves as each clip finishes: ``clip_done`` gets the seconds of
+    the source the clip settles (its span, the silence before it included)."""
+
+    async def one(clip: Clip, span: float) -> tuple[list[Segment], list[FailedClip]]:
+        try:
+            (segments,) = await engine.recognize([clip], plan, settings)
+            lost: list[FailedClip] = []
+        except ClipsFailed as exc:
+            (segments,), lost = exc.results, exc.failures
+        clip_done(span)
+        return segments, lost
+
+    done = await asyncio.gather(*(one(c, s) for c, s in zip(clips, spans, strict=True)))
+    results = [segments for segments, _ in done]
+    failures = [f for _, lost in done for f in lost]
+    if failures:
+        raise ClipsFailed(failures[0].error, results=results, failures=failures)
+    return results
 
 
 async def transcribe_async(

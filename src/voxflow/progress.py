@@ -58,6 +58,7 @@ class JsonReporter(Reporter):
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stderr
+        self._began: dict[str, float] = {}
 
     def _emit(self, **data: Any) -> None:
         print(json.dumps(data, ensure_ascii=False), file=self.out, flush=True)
@@ -66,12 +67,18 @@ class JsonReporter(Reporter):
         self._emit(event="start", files=len(names))
 
     def __call__(self, event: Progress) -> None:
+        now = time.monotonic()
+        began = self._began.setdefault(event.source, now)
+        eta = None  # seconds left at the pace so far
+        if event.total and event.done > 0 and not event.finished:
+            eta = round(max(0.0, event.total - event.done) * (now - began) / event.done, 1)
         self._emit(
             event="progress",
             file=event.source,
             done=round(event.done, 3),
             total=None if event.total is None else round(event.total, 3),
             segments=event.segments,
+            eta=eta,
         )
 
     def finished(self, name: str, error: str | None) -> None:
