@@ -306,3 +306,20 @@ _EN = Identified(resolve_language("en"), 1.0)
 
 def _languages(spec: str) -> tuple:
     return LanguagePlan.parse(spec).candidates
+
+
+def test_a_code_switch_keeps_its_sentence_with_default_options(
+    corpus: Path, tmp_path: Path, engine
+) -> None:
+    """Mandarin first (so identification at the start decides Chinese), then an English
+    sentence: with default options the English is recognised in English, not lost."""
+    mandarin = _read_wav(corpus / "eval/whisperstt/fleurs_zh_1883_clip5.wav")
+    english = _read_wav(corpus / "azure-samples/whatstheweatherlike.wav")
+    pause = np.zeros(int(2.5 * RATE), dtype=np.float32)
+    path = _write_wav(tmp_path / "zh-en.wav", np.concatenate([mandarin, pause, english, pause]))
+    result = transcribe(path, engine=engine)
+    assert result.language == "zh"
+    after = [s for s in result.segments if s.start >= len(mandarin) / RATE]
+    assert [s.language for s in after] == ["en"], result.segments
+    assert _normalise(after[0].text) == "what's the weather like"
+    assert any(s.language == "zh" and s.end <= len(mandarin) / RATE for s in result.segments)

@@ -56,6 +56,10 @@ MAX_ROUNDS = 3
 MIN_RESUME = 0.5
 # Audio left after the last recognised word that is decoded again if it sounds like speech.
 MIN_TAIL = 1.0
+# A clip overrules the language decided at the start when it is this sure of another, and
+# gives the decided one less than SWITCH_RULED_OUT.
+SWITCH_SURE = 0.8
+SWITCH_RULED_OUT = 0.05
 MAX_HOTWORDS_CHARS = 600  # phrase-list text given to Whisper as hotwords (its prompt: ~220 tokens)
 
 
@@ -236,6 +240,15 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
+def _own_language(decided: Identified, own: Identified) -> Identified:
+    """The file's language for a clip, unless the clip's own identification overrules it: it
+    is sure of another language while the file's is all but ruled out for it."""
+    ruled_out = own.probabilities.get(decided.language.whisper, 0.0) < SWITCH_RULED_OUT
+    if own.language != decided.language and own.confidence >= SWITCH_SURE and ruled_out:
+        return own
+    return decided
+
+
 def _cut(clip: Clip, at: float) -> Clip:
     """The clip from ``at`` seconds on."""
     index = int(at * SAMPLE_RATE)
@@ -299,7 +312,15 @@ class WhisperEngine:
         """Each clip in the plan's fixed language; else each clip identified among the
         candidates, and in continuous mode split where its language switches."""
         fixed = plan.fixed
-        if fixed is not None:
+        if plan.forced is None and plan.decided is not None:
+            # Decided from the file's first speech: a clip whose own evidence contradicts it
+            # (a code switch, a second speaker) is recognised in its own language instead.
+            found = await self.identify(clips, plan.candidates)
+            parts = [
+                [(clip, _own_language(plan.decided, own))]
+                for clip, own in zip(clips, found, strict=True)
+            ]
+        elif fixed is not None:
             parts = [[(clip, fixed)] for clip in clips]
         elif plan.mode is LidMode.CONTINUOUS:
             parts = list(
