@@ -170,3 +170,25 @@ def test_azure_engine_from_the_command_line_against_voxflow_serve(tmp_path: Path
     assert code == 1
     assert "wrong-key-456" not in err and "Traceback" not in err
     assert "austen-0870.wav" in err and "auth" in err.lower()
+
+
+def test_outputs_are_byte_identical_at_any_concurrency(tmp_path: Path, capsys) -> None:
+    """Nothing is sampled and no batch or thread count changes a result: the same files give
+    the same bytes one at a time on one worker as four at a time on two."""
+    import numpy as np
+
+    from speech import read_wav, write_wav
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for sample in (AUSTEN, SPANISH):
+        speech = read_wav(sample)
+        for i, gain in enumerate((1.0, 0.7, 0.5)):
+            write_wav(src / f"{sample.stem}-{i}.wav", speech * np.float32(gain))
+    runs = []
+    for n, flags in enumerate((["--concurrency", "1", "--workers", "1"], ["--concurrency", "4"])):
+        out = tmp_path / f"out{n}"
+        code = main(["transcribe", str(src), "-o", str(out), "-f", "json,srt", "-q", *flags])
+        assert code == 0, capsys.readouterr().err
+        runs.append({p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")})
+    assert len(runs[0]) == 12 and runs[0] == runs[1]

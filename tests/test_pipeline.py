@@ -160,3 +160,18 @@ async def test_progress_moves_with_each_clip_and_ends_at_the_duration(bursts) ->
     assert moving == sorted(moving) and moving[0] > 0
     assert moving[-1] <= 16.0 and events[-1].finished and events[-1].done == pytest.approx(16.0)
     assert all(e.total == pytest.approx(16.0) for e in events)
+
+
+async def test_the_start_decision_hears_the_same_speech_whatever_the_batches(bursts) -> None:
+    """Batches are cut by timing; the audio that decides the language must not be, or the
+    same file could get another language (and text) on another run."""
+    heard = []
+    for size in (1, 2, 8):
+        engine = FakeEngine()
+        plan = LanguagePlan.parse("en-US,es-MX")
+        opts = TranscribeOptions(vad="silence", batch_size=size, languages=plan)
+        await transcribe_async(bursts, engine=engine, options=opts)
+        ((clip,),) = engine.identify_calls
+        heard.append(clip.samples)
+    assert len(heard[0]) >= len(BURSTS) * RATE  # every burst: less than 30 s of speech in all
+    assert all(np.array_equal(heard[0], other) for other in heard[1:])

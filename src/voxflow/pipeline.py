@@ -243,8 +243,9 @@ async def stream(
     recognised = 0  # clips recognised without failure
     batches = aiter(producer.batches(batch_size))
     upcoming: asyncio.Task[list[Clip] | None] | None = asyncio.ensure_future(anext(batches, None))
+    held: list[list[Clip]] = []  # batches taken from the source, not yet submitted
     try:
-        while upcoming is not None or pending:
+        while upcoming is not None or pending or held:
             # With room for more work, wait for the next batch or the oldest result, whichever
             # comes first: a live source that pauses must not hold back finished results.
             if upcoming is not None and len(pending) < max_in_flight:
@@ -253,15 +254,26 @@ async def stream(
                     batch = upcoming.result()
                     upcoming = None
                     if batch is not None:
-                        if plan.fixed is None and _decides_at_start(plan, caps):
-                            plan = plan.deciding(await _decide_at_start(engine, plan, batch))
-                        spans = []
-                        for clip in batch:  # each clip settles the audio since the last one
-                            spans.append(max(0.0, clip.end - covered))
-                            covered = max(covered, clip.end)
-                        work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
-                        pending.append(asyncio.ensure_future(work))
+                        held.append(batch)
                         upcoming = asyncio.ensure_future(anext(batches, None))
+            if held and plan.fixed is None and _decides_at_start(plan, caps):
+                # From the first speech, however the batches happened to cut it (their sizes
+                # depend on timing), so that the same file decides the same language on every
+                # run; a live source that stalls for BATCH_WAIT is decided on what came.
+                first = [clip for batch in held for clip in batch]
+                if upcoming is not None and not _enough_to_decide(first):
+                    more, _ = await asyncio.wait({upcoming}, timeout=BATCH_WAIT)
+                    if more:
+                        continue
+                plan = plan.deciding(await _decide_at_start(engine, plan, first))
+            for batch in held:
+                spans = []
+                for clip in batch:  # each clip settles the audio since the last one
+                    spans.append(max(0.0, clip.end - covered))
+                    covered = max(covered, clip.end)
+                work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
+                pending.append(asyncio.ensure_future(work))
+            held = []
             # Results leave in submission order, so segments come out in time order.
             while pending and (
                 upcoming is None or len(pending) >= max_in_flight or pending[0].done()
@@ -339,23 +351,28 @@ def _overall_language(plan: LanguagePlan) -> str | None:
     return fixed.language.tag if fixed else None
 
 
-async def _decide_at_start(engine: Engine, plan: LanguagePlan, batch: list[Clip]) -> Identified:
+def _enough_to_decide(clips: Sequence[Clip]) -> bool:
+    """Whether the first clips hold enough speech to decide the language at the start."""
+    return clips[0].duration >= AT_START_MIN or sum(c.duration for c in clips) >= AT_START_SPEECH
+
+
+async def _decide_at_start(engine: Engine, plan: LanguagePlan, clips: list[Clip]) -> Identified:
     """Decide the language once from the first seconds of speech (up to Whisper's window): the
     first clip alone when it is long enough (the engine then reuses that work to decode it),
     else the first clips joined."""
     import numpy as np
 
-    if batch[0].duration >= AT_START_MIN:
-        (ident,) = await engine.identify([batch[0]], plan.candidates)
+    if clips[0].duration >= AT_START_MIN:
+        (ident,) = await engine.identify([clips[0]], plan.candidates)
         return ident
     pieces, total = [], 0.0
-    for clip in batch:
+    for clip in clips:
         take = clip.samples[: int((AT_START_SPEECH - total) * SAMPLE_RATE)]
         pieces.append(take)
         total += len(take) / SAMPLE_RATE
         if total >= AT_START_SPEECH:
             break
-    speech = Clip(batch[0].start, np.concatenate(pieces))
+    speech = Clip(clips[0].start, np.concatenate(pieces))
     (ident,) = await engine.identify([speech], plan.candidates)
     return ident
 

@@ -3,8 +3,9 @@
 Clips of one language are decoded together in one batched beam search (``WindowDecoder``),
 sharing each clip's encoder pass with its language identification and word alignment.
 Language identification keeps only the candidate languages' probabilities. A clip whose text
-loops, compresses too well or has a low log-probability is decoded again with temperature
-fallback, and a clip Whisper judges to be non-speech is dropped.
+loops or compresses too well is decoded again with repeated phrases blocked, and a clip
+Whisper judges to be non-speech is dropped. Nothing is sampled: the same audio gives the same
+text on every run, alone or among other files.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ NO_SPEECH_PROB = 0.6
 LOGPROB_FLOOR = -1.0
 # Text that gzip shrinks this much is a repetition loop (Whisper's threshold).
 COMPRESSION_RATIO_LIMIT = 2.4
-FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # A new output segment starts after a pause this long, or after a sentence end and a shorter one.
 PAUSE_SPLIT = 1.0
 SENTENCE_PAUSE_SPLIT = 0.3
@@ -471,8 +471,9 @@ class WhisperEngine:
             for at, piece in placed
             for w in piece.words
         ]
-        if is_looping(text) or first.avg_logprob < LOGPROB_FLOOR:
-            # Whisper's own fallback: decode again with beam search and rising temperature.
+        if is_looping(text):
+            # Decode again, blocking repeated phrases; at temperature 0 (Whisper's fallback
+            # samples at rising temperatures, which would make the text differ run to run).
             text, words = self._redecode(clip, code, settings)
             if not text.strip(PUNCTUATION):
                 return []
@@ -503,13 +504,13 @@ class WhisperEngine:
     def _redecode(
         self, clip: Clip, code: str, settings: DecodeSettings
     ) -> tuple[str, list[Word]]:
-        """Decode a clip again (its text looped or was improbable), sequentially, with beam
-        search and temperature fallback."""
+        """Decode a clip again (its text looped), sequentially, by beam search with repeated
+        3-grams blocked."""
         segments, _ = self.model.transcribe(
             clip.samples,
             language=code,
             beam_size=max(5, settings.beam_size),
-            temperature=FALLBACK_TEMPERATURES,
+            temperature=0.0,
             compression_ratio_threshold=COMPRESSION_RATIO_LIMIT,
             condition_on_previous_text=False,
             word_timestamps=settings.word_timestamps,
