@@ -257,6 +257,39 @@ def test_a_damaged_job_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
                    "not a database); move it away to start afresh\n")  # fmt: skip
 
 
+def test_an_empty_job_file_is_damaged_not_a_new_job(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    (out / JOB_FILE).write_bytes(b"")  # the state lost its content (a crash, a full disk, `>`)
+    damaged = (f"voxflow: error: {out / JOB_FILE}: the job state is damaged (empty, 0 bytes); "
+               "move it away to start afresh\n")  # fmt: skip
+    assert run([clips["a"], "-o", out, *FAST], capsys) == (1, damaged)
+    assert main(["jobs", "status", str(out)]) == 1
+    assert capsys.readouterr().err == damaged
+    assert (out / JOB_FILE).stat().st_size == 0  # left as found, for the user to look at
+
+
+def test_a_run_killed_while_creating_the_job_state_leaves_no_empty_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_connect = sqlite3.connect
+
+    def killed(*args: object, **kwargs: object) -> None:
+        real_connect(*args, **kwargs)  # type: ignore[arg-type]  # the file exists, still empty
+        raise KeyboardInterrupt  # stands in for a kill before SQLite writes anything
+
+    monkeypatch.setattr(sqlite3, "connect", killed)
+    with pytest.raises(KeyboardInterrupt):
+        JobState.open(tmp_path)
+    monkeypatch.undo()
+    assert not (tmp_path / JOB_FILE).exists()
+    with JobState.open(tmp_path) as job:  # a new job, not a damaged one
+        assert job.items() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".voxflow-job.lock", JOB_FILE]
+
+
 def test_stdout_mode_keeps_no_job_state(
     tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

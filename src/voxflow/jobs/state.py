@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from voxflow.errors import OutputError
-from voxflow.outputs import DiskFullError, remove_stale_temps, stem_key
+from voxflow.outputs import DiskFullError, fsync_directory, remove_stale_temps, stem_key
 
 JOB_FILE = ".voxflow-job.sqlite"
 LOCK_FILE = ".voxflow-job.lock"
 SCHEMA_VERSION = "1"
 STATES = ("pending", "running", "done", "failed")
+_NEW = ".new"  # suffix of a job database being created
+_DAMAGED = "the job state is damaged ({}); move it away to start afresh"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,7 +112,7 @@ class JobState:
             directory.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise _os_error(exc, directory) from None
+            raise _os_error(exc, directory / LOCK_FILE) from None
         if not _try_lock(lock_fd):
             os.close(lock_fd)
             raise OutputError("another voxflow run is using this output directory",
@@ -279,6 +281,14 @@ def _item(row: sqlite3.Row) -> Item:
 
 
 def _connect(db: Path, *, readonly: bool) -> sqlite3.Connection:
+    if not readonly and not db.exists():
+        _create(db)
+    try:
+        empty = db.stat().st_size == 0
+    except OSError:
+        empty = False  # missing or unreadable: SQLite says why in its own words
+    if empty:  # never a job just begun (see _create): a file that lost its content
+        raise OutputError(_DAMAGED.format("empty, 0 bytes"), source=str(db))
     with _guarded(db):
         if readonly:
             conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10)
@@ -291,6 +301,29 @@ def _connect(db: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def _create(db: Path) -> None:
+    """Make a new job database in one step: built under a temporary name, then renamed, so
+    the job file is never seen empty and an empty one is known to be damaged."""
+    tmp = db.with_name(db.name + _NEW)
+    try:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):  # a killed creation's
+            leftover.unlink(missing_ok=True)
+        with _guarded(db):
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            finally:
+                conn.close()
+        os.replace(tmp, db)
+        fsync_directory(db.parent)
+    except OSError as exc:
+        raise _os_error(exc, db) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a failed creation's; gone after the rename
+
+
 @contextlib.contextmanager
 def _guarded(db: Path) -> Iterator[None]:
     """SQLite errors as one-line OutputErrors naming the job file."""
@@ -301,17 +334,17 @@ def _guarded(db: Path) -> Iterator[None]:
         if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
             raise DiskFullError(f"disk full while writing {db}") from None
         if code is not None and code & 0xFF in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-            raise OutputError(f"the job state is damaged ({exc}); move it away to start afresh",
-                              source=str(db)) from None  # fmt: skip
+            raise OutputError(_DAMAGED.format(exc), source=str(db)) from None
         raise OutputError(f"job state: {exc}", source=str(db)) from None
 
 
-def _os_error(exc: OSError, directory: Path) -> OutputError:
+def _os_error(exc: OSError, path: Path) -> OutputError:
+    """A one-line OutputError for an OSError met while creating ``path`` in a job directory."""
     import errno
 
     if exc.errno == errno.ENOSPC:
-        return DiskFullError(f"disk full while writing {directory / LOCK_FILE}")
-    return OutputError(f"cannot write here: {exc.strerror or exc}", source=str(directory))
+        return DiskFullError(f"disk full while writing {path}")
+    return OutputError(f"cannot write here: {exc.strerror or exc}", source=str(path.parent))
 
 
 def _try_lock(fd: int) -> bool:
