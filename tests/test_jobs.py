@@ -7,6 +7,7 @@ once) except where a process of its own is the point (a mounted file system, std
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -288,6 +289,21 @@ def test_a_run_killed_while_creating_the_job_state_leaves_no_empty_file(
     with JobState.open(tmp_path) as job:  # a new job, not a damaged one
         assert job.items() == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [".voxflow-job.lock", JOB_FILE]
+
+
+def test_a_rerun_removes_only_the_temporaries_the_job_recorded(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    with JobState.open(out) as job:  # what a kill between publishing and cleaning up leaves
+        ours = job.temp_for("a.txt", hashlib.sha256((out / "a.txt").read_bytes()).hexdigest())
+    ours.write_text("half a transcr")
+    theirs = out / ".notes.txt.0123abcd.voxflow-part"  # named like one, written by someone else
+    theirs.write_text("keep me\n")
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    assert not ours.exists()
+    assert theirs.read_text() == "keep me\n"
 
 
 def test_stdout_mode_keeps_no_job_state(

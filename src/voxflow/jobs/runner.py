@@ -246,7 +246,8 @@ class _Batch:
             digest = hashlib.sha256(data).hexdigest()
             replace = self.batch.overwrite or self._ours(target)
             self.job.record_output(item, target.name, digest)  # before it can exist
-            write_atomic(target, data, overwrite=replace)
+            temp = self.job.temp_for(target.name, digest)  # so is its temporary's name
+            write_atomic(target, data, overwrite=replace, temp=temp)
             self.job.forget_other_outputs(target.name, digest)
             written.append(target.name)
         return written

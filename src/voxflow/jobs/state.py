@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from voxflow.errors import OutputError
-from voxflow.outputs import DiskFullError, fsync_directory, remove_stale_temps, stem_key
+from voxflow.outputs import DiskFullError, fsync_directory, remove_temps, stem_key, temp_path
 
 JOB_FILE = ".voxflow-job.sqlite"
 LOCK_FILE = ".voxflow-job.lock"
@@ -131,8 +131,10 @@ class JobState:
         except BaseException:
             os.close(lock_fd)
             raise
-        remove_stale_temps(directory)
-        return cls(directory, conn, lock_fd)
+        job = cls(directory, conn, lock_fd)
+        recorded = job._query("SELECT name, sha256 FROM outputs")
+        remove_temps(directory, {job.temp_for(name, sha).name for name, sha in recorded})
+        return job
 
     @classmethod
     def read(cls, directory: Path) -> JobState:
@@ -187,6 +189,11 @@ class JobState:
         """The input whose outputs are named by ``stem`` (compared by :func:`stem_key`)."""
         rows = self._query("SELECT * FROM items WHERE stem_key=?", (stem_key(stem),))
         return _item(rows[0]) if rows else None
+
+    def temp_for(self, name: str, sha256: str) -> Path:
+        """The temporary that output ``name`` with this content is written to: named after
+        the hash :meth:`record_output` stored first, so that only the job's own are removed."""
+        return temp_path(self.directory / name, sha256[:16])
 
     def wrote(self, name: str, sha256: str) -> bool:
         """Whether the job wrote an output file ``name`` with exactly this content."""
