@@ -378,6 +378,60 @@ def test_a_full_disk_stops_the_batch_clearly_and_a_rerun_finishes(
     assert len(errors) == 2 and "Traceback" not in done.stderr
 
 
+NEARLY_FULL = """
+set -e
+mount -t tmpfs -o size=4m tmpfs "$MNT"
+avail=$(df -k --output=avail "$MNT" | tail -1)
+head -c $(( (avail - 128) * 1024 )) /dev/zero > "$MNT/fill"  # leave 128 KiB free
+set +e
+"$PY" -m voxflow transcribe "$SRC" -o "$MNT/out" -q --beam-size 1
+echo "rc=$?"
+"""
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here "
+                    "(test_the_job_state_stays_small_through_a_job measures its size)")  # fmt: skip
+def test_a_nearly_full_disk_holds_a_whole_job(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    speech = read_wav(AUSTEN)
+    for i in range(8):
+        write_wav(src / f"c{i}.wav", speech[i * 8000 : i * 8000 + 16000])
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = {**os.environ, "MNT": str(mnt), "PY": sys.executable, "SRC": str(src)}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", NEARLY_FULL], capture_output=True,
+                          text=True, timeout=200, env=env)  # fmt: skip
+    assert (done.stdout, done.stderr) == ("rc=0\n", "")  # the outputs need 32 KiB of it
+
+
+def test_the_job_state_stays_small_through_a_job(tmp_path: Path) -> None:
+    """The WAL is checkpointed after each commit: the state's footprint does not grow with the
+    changes a job makes (8 inputs, 4 outputs each), and closing leaves the database alone."""
+    names = [JOB_FILE + s for s in ("", "-wal", "-shm")]
+    peak = {name: 0 for name in names}
+
+    def measure() -> None:
+        for name in names:
+            if (tmp_path / name).exists():
+                peak[name] = max(peak[name], (tmp_path / name).stat().st_size)
+
+    with JobState.open(tmp_path) as job:
+        items = [job.add(f"/in/c{i}.wav", f"c{i}.wav", f"c{i}") for i in range(8)]
+        measure()
+        for i, item in enumerate(items):
+            job.start(item, f"{i:064x}", "opts", None)
+            for fmt in ("txt", "json", "srt", "vtt"):
+                job.record_output(item, f"c{i}.{fmt}", f"{i + 100:064x}")
+                job.forget_other_outputs(f"c{i}.{fmt}", f"{i + 100:064x}")
+                measure()
+            job.finish(item, [f"c{i}.{fmt}" for fmt in ("txt", "json", "srt", "vtt")])
+            measure()
+    assert peak[JOB_FILE] <= 32 * 1024
+    assert peak[JOB_FILE + "-wal"] <= 16 * 1024  # a commit's pages, not every commit's
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".voxflow-job.lock", JOB_FILE]
+
+
 def test_the_job_database_records_each_change(tmp_path: Path) -> None:
     with JobState.open(tmp_path) as job:
         item = job.add("/x/a.wav", "a.wav", "a")

@@ -1,10 +1,12 @@
 """The job state of an output directory: one SQLite row per input (done, failed, pending).
 
 The database lives in the output directory (``.voxflow-job.sqlite``, WAL mode, each change
-committed at once with ``synchronous=FULL``), so a job can be killed at any moment and
-resumed. One run at a time holds the directory's lock; a reader (``voxflow jobs status``)
-needs none. Rows are keyed by the input's absolute path, which fixes its output stem for good;
-whether its work is done is judged by its content hash and the fingerprint of the options.
+committed at once with ``synchronous=FULL``), so a job can be killed at any moment and resumed.
+Its footprint stays small on a nearly full disk: 1 KiB pages, and the WAL is checkpointed after
+every commit and kept under ``_WAL_LIMIT``. One run at a time holds the directory's lock; a
+reader (``voxflow jobs status``) needs none. Rows are keyed by the input's absolute path, which
+fixes its output stem for good; whether its work is done is judged by its content hash and the
+fingerprint of the options.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ LOCK_FILE = ".voxflow-job.lock"
 SCHEMA_VERSION = "1"
 STATES = ("pending", "running", "done", "failed")
 _NEW = ".new"  # suffix of a job database being created
+_PAGE_SIZE = 1024  # bytes; a job's rows are small, and each commit writes a few pages
+_WAL_LIMIT = 64 * 1024  # bytes of WAL kept after a checkpoint (one commit needs a few pages)
 _DAMAGED = "the job state is damaged ({}); move it away to start afresh"
 
 _SCHEMA = """
@@ -303,6 +307,8 @@ def _connect(db: Path, *, readonly: bool) -> sqlite3.Connection:
             conn = sqlite3.connect(db, isolation_level=None, timeout=10)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA wal_autocheckpoint=1")  # checkpoint after every commit
+            conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
         conn.row_factory = sqlite3.Row
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a corrupt file fails here
     return conn
@@ -318,6 +324,7 @@ def _create(db: Path) -> None:
         with _guarded(db):
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
+                conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             finally:
