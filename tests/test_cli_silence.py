@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -292,6 +294,31 @@ def test_split_reports_a_missing_file(capsys, tmp_path):
     assert code == 1
     assert err.strip() == f"voxflow: error: {tmp_path / 'gone.wav'}: no such file"
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX mkfifo")
+def test_split_refuses_a_pipe_at_once(capsys, tmp_path):
+    fifo = tmp_path / "live.wav"
+    os.mkfifo(fifo)  # even with a writer, the second pass (the cutting) would find it drained
+    code, _, err = run(capsys, "split", fifo, "--out", tmp_path / "o")
+    assert (code, err) == (1, f"voxflow: error: {fifo}: split reads its input twice, and a "
+                              "pipe or device only once: save it to a file first\n")  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX mkfifo")
+def test_a_named_pipe_nobody_writes_to_is_one_line_after_a_bounded_wait(tmp_path, speech):
+    """The real process with the default wait (10 s): it used to block for good."""
+    fifo = tmp_path / "nobody.wav"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    command = [sys.executable, "-m", "voxflow", "silence", str(fifo), str(speech), "--format=json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert 10 <= time.monotonic() - start < 40
+    assert done.returncode == 1
+    assert done.stderr == (f"voxflow: error: {fifo}: a named pipe with no writer (waited 10 s "
+                           "for one)\n")  # fmt: skip
+    assert list(json.loads(done.stdout)) == [str(speech)]  # the other file is answered
 
 
 def test_real_process(tmp_path, speech):

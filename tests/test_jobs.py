@@ -22,6 +22,7 @@ import pytest
 
 import media
 from speech import read_wav, write_wav
+from voxflow.audio import sources
 from voxflow.cli import main
 from voxflow.errors import InputError
 from voxflow.formats import parse_srt, transcript_from_json
@@ -217,6 +218,21 @@ def test_a_file_that_times_out_fails_and_the_batch_goes_on(
         f"  {fifo}: timed out after 1.5 s",
         f"  {clips['notes']}: not a recognised audio or video format",
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_nobody_writes_to_fails_without_a_timeout_and_the_batch_goes_on(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(sources, "FIFO_WAIT", 0.5)  # 10 s by default
+    fifo = tmp_path / "nobody.wav"
+    os.mkfifo(fifo)
+    code, err = run([fifo, clips["a"], "-o", tmp_path / "out", "--concurrency", "1", *FAST],
+                    capsys)  # fmt: skip
+    assert code == 1
+    assert err.splitlines()[1:] == [f"  {fifo}: a named pipe with no writer (waited 0.5 s for one)"]
+    assert (tmp_path / "out" / "a.txt").is_file()
 
 
 def test_max_duration_uses_the_declared_length_or_the_decoded_one(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +21,7 @@ import typer
 from voxflow import silence as vs
 from voxflow._silence_core import ms_to_frame
 from voxflow._silence_scan import check_params
-from voxflow.errors import ConfigError, OutputError, VoxflowError
+from voxflow.errors import ConfigError, InputError, OutputError, VoxflowError
 from voxflow.outputs import write_atomic
 
 from .app import app
@@ -129,6 +131,7 @@ def split_command(
     check_params(min_silence_len, seek_step)
     if keep_silence < 0:
         raise ConfigError(f"--keep-silence must be >= 0 ms, got {keep_silence}")
+    _check_rereadable(file)
     ranges = vs.stream_split_ranges(file, min_silence_len, silence_thresh, keep_silence,
                                     seek_step)
     names = [f"chunk-{i + 1:04d}.{fmt.value}" for i in range(len(ranges))]
@@ -166,6 +169,19 @@ def split_command(
     writer.writerows(chunks)
     write_atomic(out / "manifest.csv", table.getvalue(), overwrite=overwrite)
     print(f"{file}: {len(chunks)} chunk(s) written to {out}", file=sys.stderr)
+
+
+def _check_rereadable(file: Path) -> None:
+    """Refuse a pipe or device at once: split reads FILE twice (find the silences, then cut),
+    and a pipe gives its data only once (the second pass would find it empty or writerless)."""
+    try:
+        mode = stat.S_IFIFO if str(file) == "-" else os.stat(file).st_mode  # "-": stdin
+    except OSError:
+        return  # missing or unreadable: the decoder says so in its usual words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError("split reads its input twice, and a pipe or device only once: "
+                         "save it to a file first",
+                         source="<stdin>" if str(file) == "-" else str(file))  # fmt: skip
 
 
 def _write_chunks(
