@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import wave
 from pathlib import Path
@@ -319,6 +321,38 @@ def test_a_named_pipe_nobody_writes_to_is_one_line_after_a_bounded_wait(tmp_path
     assert done.stderr == (f"voxflow: error: {fifo}: a named pipe with no writer (waited 10 s "
                            "for one)\n")  # fmt: skip
     assert list(json.loads(done.stdout)) == [str(speech)]  # the other file is answered
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` as a user that file permissions stop: as is, or as nobody under root."""
+    return command if os.geteuid() != 0 else ["setpriv", "--reuid=65534", "--regid=65534",
+                                              "--clear-groups", *command]  # fmt: skip
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and shutil.which("setpriv") is None),
+                    reason="needs POSIX permissions and a user they stop")  # fmt: skip
+def test_unreadable_files_are_one_line_each_and_the_others_are_answered(speech):
+    with tempfile.TemporaryDirectory() as where:  # not under pytest's root-only directory
+        folder = Path(where)
+        folder.chmod(0o755)
+        good = folder / "good.wav"
+        good.write_bytes(speech.read_bytes())
+        locked = folder / "locked.wav"
+        locked.write_bytes(speech.read_bytes())
+        locked.chmod(0)
+        voxflow = [sys.executable, "-m", "voxflow"]
+        done = subprocess.run(unprivileged([*voxflow, "silence", str(locked), str(good),
+                                            "--format=json"]),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr == f"voxflow: error: {locked}: permission denied\n"
+        assert list(json.loads(done.stdout)) == [str(good)]
+        done = subprocess.run(unprivileged([*voxflow, "split", str(locked), "--out",
+                                            str(folder / "o")]),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr == f"voxflow: error: {locked}: permission denied\n"
+        assert not (folder / "o").exists()
 
 
 def test_real_process(tmp_path, speech):

@@ -1,7 +1,8 @@
 """``voxflow silence`` and ``voxflow split``: pydub's silence detection over files, streamed.
 
 Both decode each file chunk by chunk (memory does not grow with its length), go on past a bad
-file and report every failure at the end, one line each, with a non-zero exit code.
+file and report every failure at the end, one line each, with a non-zero exit code. Paths are
+not checked by click (``readable=False``): the decoder reports an unreadable file in that line.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _error_text(exc: Exception, name: str) -> str:
 
 @app.command("silence")
 def silence_command(
-    files: Annotated[list[Path], typer.Argument(help="Audio or video files.")],
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", readable=False)],
     min_silence_len: MinSilence = 1000,
     silence_thresh: Thresh = -16.0,
     seek_step: SeekStep = 1,
@@ -111,8 +112,11 @@ def _render(results: dict[str, list[list[int]]], fmt: ListFormat, single: bool) 
 
 @app.command("split")
 def split_command(
-    file: Annotated[Path, typer.Argument(help="Audio or video file to cut.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the chunks and manifest.")],
+    file: Annotated[Path, typer.Argument(help="Audio or video file to cut.", readable=False)],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory for the chunks and manifest.", readable=False),
+    ],
     fmt: Annotated[AudioFormat, typer.Option("--format", help="Chunk file format.")] = (
         AudioFormat.wav
     ),
