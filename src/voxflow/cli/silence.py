@@ -22,7 +22,7 @@ import typer
 from voxflow import silence as vs
 from voxflow._silence_core import ms_to_frame
 from voxflow._silence_scan import check_params
-from voxflow.errors import ConfigError, InputError, OutputError, VoxflowError
+from voxflow.errors import ConfigError, InputError, OutputError, VoxflowError, printable
 from voxflow.outputs import write_atomic
 
 from .app import app
@@ -60,7 +60,7 @@ def _fail(failures: list[str]) -> None:
 def _error_text(exc: Exception, name: str) -> str:
     if isinstance(exc, VoxflowError):
         return str(exc) if exc.source else f"{name}: {exc}"
-    return f"{name}: {getattr(exc, 'strerror', None) or exc}"
+    return printable(f"{name}: {getattr(exc, 'strerror', None) or exc}")
 
 
 @app.command("silence")
@@ -100,10 +100,11 @@ def _render(results: dict[str, list[list[int]]], fmt: ListFormat, single: bool) 
         for name, ranges in results.items():
             writer.writerows([name, start, end] for start, end in ranges)
         return out.getvalue()
-    lines = []
-    width = max(len(name) for name in results)
+    lines = []  # a table for people: names with control characters escaped
+    shown = {printable(name): ranges for name, ranges in results.items()}
+    width = max(len(name) for name in shown)
     lines.append(f"{'file':<{width}}  {'start_ms':>10}  {'end_ms':>10}  {'length_ms':>10}")
-    for name, ranges in results.items():
+    for name, ranges in shown.items():
         lines.extend(
             f"{name:<{width}}  {start:>10}  {end:>10}  {end - start:>10}" for start, end in ranges
         )
@@ -172,7 +173,7 @@ def split_command(
     writer.writeheader()
     writer.writerows(chunks)
     write_atomic(out / "manifest.csv", table.getvalue(), overwrite=overwrite)
-    print(f"{file}: {len(chunks)} chunk(s) written to {out}", file=sys.stderr)
+    print(printable(f"{file}: {len(chunks)} chunk(s) written to {out}"), file=sys.stderr)
 
 
 def _check_rereadable(file: Path) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from voxflow.errors import VoxflowError
+from voxflow.errors import VoxflowError, printable
 from voxflow.formats import render
 from voxflow.outputs import DiskFullError, encode_text, write_atomic
 from voxflow.pipeline import TranscribeOptions
@@ -26,7 +26,7 @@ from voxflow.transcript import Transcript
 from .bounds import transcribe_bounded
 from .plan import Planned, file_sha256, fingerprint, plan, regular_stat, verdict
 from .signals import Interrupts
-from .state import Item, JobState, printable
+from .state import Item, JobState
 
 State = Literal["done", "skipped", "failed", "pending"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxflow.errors import OutputError
+from voxflow.errors import OutputError, printable
 from voxflow.outputs import DiskFullError, fsync_directory, remove_temps, stem_key, temp_path
 
 JOB_FILE = ".voxflow-job.sqlite"
@@ -87,16 +87,6 @@ class Item:
         if (self.size, self.mtime_ns, self.inode) != (stat.st_size, stat.st_mtime_ns, stat.st_ino):
             return None
         return self.sha256
-
-
-def printable(name: str) -> str:
-    """A name whose undecodable bytes (lone surrogates) are shown as U+FFFD, safe to print."""
-    if not any("\ud800" <= c <= "\udfff" for c in name):
-        return name
-    try:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in name)
 
 
 class JobState:
