@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -22,8 +23,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from voxflow.audio import load
-from voxflow.errors import ConfigError
+from voxflow.audio import RawPcm, load
+from voxflow.errors import ConfigError, VoxflowError
 from voxflow.pipeline import TranscribeOptions, default_engine, transcribe
 from voxflow.server.auth import authorized
 from voxflow.server.background import BackgroundServer
@@ -45,6 +46,7 @@ from voxflow.server.usp import (
     audio_end_message,
     audio_header_message,
     audio_message,
+    build_wave_header,
     client_messages,
     new_request_id,
     parse_service_message,
@@ -52,6 +54,7 @@ from voxflow.server.usp import (
     speech_config_message,
     speech_context_message,
 )
+from voxflow.server.usp.wave import DECODABLE_CHANNELS
 
 with warnings.catch_warnings():  # the stdlib's G.711 tables: the oracle for the interim decoder
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -325,6 +328,40 @@ def test_malformed_frames_close_only_their_own_connection(
     assert "RIFF" in closes["audio that is not RIFF"][1]
     texts = [p["DisplayText"] for p in phrases(result["replies"])]
     assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
+
+
+def pcm16_header_with_channels(channels: int) -> bytes:
+    """A streaming 16 kHz 16-bit RIFF header for any channel count (WaveFormat refuses some)."""
+    riff = build_wave_header(PCM16)
+    return riff[:22] + struct.pack("<HIIH", channels, 16000, 32000 * channels, 2 * channels) + (
+        riff[34:])  # fmt: skip
+
+
+def test_the_header_accepts_exactly_the_channel_counts_the_decoder_opens() -> None:
+    for channels in range(1, 65):
+        try:
+            load(RawPcm(bytes(3200 * channels), 16000, channels), sample_rate=16000, channels=1)
+            decodes = True
+        except VoxflowError:
+            decodes = False
+        assert (channels in DECODABLE_CHANNELS) is decodes, channels
+
+
+@pytest.mark.parametrize("channels", [9, 17, 31, 32])
+def test_channel_counts_the_decoder_cannot_open_close_with_1002_at_the_header(
+    server: BackgroundServer, channels: int
+) -> None:
+    rid = new_request_id()
+    with open_ws(server.url) as ws:
+        ws.send(speech_config_message())
+        ws.send(speech_context_message(rid))
+        with contextlib.suppress(ConnectionClosed):  # closed at the header, maybe already
+            ws.send(audio_message(rid, pcm16_header_with_channels(channels)))
+            ws.send(audio_message(rid, bytes(320 * channels)))  # 10 ms
+            ws.send(audio_end_message(rid))
+        code, reason = close_code(ws)
+    assert code == 1002
+    assert f"16-bit PCM in {channels} channel(s) at 16000 Hz cannot be decoded" in reason
 
 
 def test_a_frame_over_the_size_limit_is_refused(server: BackgroundServer) -> None:
