@@ -391,6 +391,9 @@ def test_audio_beyond_the_turn_limit_closes_the_connection(server: BackgroundSer
         ("/", 404),
         ("/speech/recognition/bogus/cognitiveservices/v1", 404),
         ("/speech/synthesis/cognitiveservices/v1", 404),
+        ("/x/speech/recognition/conversation/cognitiveservices/v1", 404),  # the whole path only
+        ("/speech/recognition/conversation/cognitiveservices/v1/x", 404),
+        ("/speech/recognition/conversation/cognitiveservices/v1%0A", 404),
         ("/speech/recognition/conversation/cognitiveservices/v1?format=weird", 400),
         ("/speech/recognition/conversation/cognitiveservices/v1?wordLevelTimestamps=maybe", 400),
     ],

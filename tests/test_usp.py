@@ -218,6 +218,9 @@ def test_request_targets_from_the_sdk() -> None:
     assert (silence.initial_silence_timeout, silence.end_silence_timeout) == (3.0, 0.9)
     custom = parsed["/my/path?foo=bar&language=de-DE"]
     assert (custom.mode, custom.language, custom.extra) == (None, "de-DE", {"foo": "bar"})
+    for path in ("/x/speech/recognition/conversation/cognitiveservices/v1",
+                 "/speech/recognition/conversation/cognitiveservices/v1%0A"):  # fmt: skip
+        assert parse_target(path).mode is None  # a speech path is the whole path
     punct = parsed[
         "/speech/recognition/interactive/cognitiveservices/v1?language=fr-FR&profanity=removed"
         "&punctuation=explicit"
