@@ -626,10 +626,19 @@ def test_serve_help() -> None:
     assert main(["serve", "--help"]) == 0
 
 
-def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None:
-    env = {**os.environ, "VOXFLOW_SERVE_KEY": KEY}
+@pytest.mark.parametrize("given", ["VOXFLOW_SERVE_KEY", "--key-file"])
+def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
+    tmp_path: Path, given: str
+) -> None:
+    env, args = dict(os.environ), ["serve", "--port", "0"]
+    env.pop("VOXFLOW_SERVE_KEY", None)
+    if given == "--key-file":
+        (tmp_path / "key").write_text(KEY + "\n")
+        args += ["--key-file", str(tmp_path / "key")]
+    else:
+        env["VOXFLOW_SERVE_KEY"] = KEY
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "serve", "--port", "0"],
+        [sys.executable, "-c", SERVE, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -637,6 +646,8 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None
     )
     try:
         line = proc.stdout.readline()  # the model loads first; pytest-timeout bounds this
+        if sys.platform == "linux":  # what `ps` shows: the key is not on the command line
+            assert KEY not in Path(f"/proc/{proc.pid}/cmdline").read_text()
         match = re.fullmatch(r"voxflow serve: listening on (ws://127\.0\.0\.1:\d+)\n", line)
         assert match, line
         with pytest.raises(InvalidStatus) as info:
@@ -652,3 +663,25 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None
     assert proc.returncode == 0
     assert "stopped" in err
     assert KEY not in line + out + err
+
+
+def test_serve_key_file_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxflow.cli import main
+
+    monkeypatch.delenv("VOXFLOW_SERVE_KEY", raising=False)
+    empty, two = tmp_path / "empty", tmp_path / "two"
+    empty.write_text("\n")
+    two.write_text("a\nb\n")
+    cases = {
+        ("--key-file", str(tmp_path / "gone")): f"{tmp_path / 'gone'}: cannot read the key file: "
+                                                "No such file or directory",
+        ("--key-file", str(empty)): f"{empty}: a key file holds the key on one line",
+        ("--key-file", str(two)): f"{two}: a key file holds the key on one line",
+        ("--key", "k", "--key-file", str(two)): "give one key: --key (or VOXFLOW_SERVE_KEY) or "
+                                                "--key-file",
+    }  # fmt: skip
+    for args, message in cases.items():
+        assert main(["serve", "--port", "0", *args]) == 1
+        assert capsys.readouterr().err == f"voxflow: error: {message}\n"
