@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 import wave
 from pathlib import Path
 
@@ -327,6 +328,20 @@ def test_a_named_pipe_waits_a_bounded_time_for_its_writer(
     assert native(fifo, sample_rate=16000).frames == 32000  # a writer within the wait: read
     writer.join(5)
     assert [t for t in threading.enumerate() if t.name == "voxflow-fifo-open"] == []
+
+
+def test_non_finite_float_samples_decode_as_silence_without_warnings(tmp_path: Path) -> None:
+    x = np.full((8000, 2), 0.5, dtype="<f4")
+    x[::7, 0], x[1::11, 1], x[2::13] = np.nan, np.inf, -np.inf
+    path = M.write_raw_wav(tmp_path / "nan.wav", x.tobytes(), 16000, 2, 3, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+        stereo = load(path, sample_rate=None, channels=None).samples
+        mono = load(path).samples  # through the downmix: NaN would spread over both channels
+    assert np.isfinite(stereo).all() and np.isfinite(mono).all()
+    np.testing.assert_array_equal(stereo, np.where(np.isfinite(x), x, 0))
+    # the downmix comes first: a frame with a bad sample in either channel is silent
+    np.testing.assert_array_equal(mono[:, 0], np.where(np.isfinite(x).all(axis=1), 0.5, 0))
 
 
 STDIN_SCRIPT = (

@@ -60,6 +60,7 @@ with warnings.catch_warnings():  # the stdlib's G.711 tables: the oracle for the
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
+ROOT = Path(__file__).resolve().parent.parent
 CONVERSATION = "/speech/recognition/conversation/cognitiveservices/v1?language=en-US"
 INTERACTIVE = "/speech/recognition/interactive/cognitiveservices/v1?language=en-US"
 PCM16 = WaveFormat()
@@ -575,6 +576,48 @@ def test_interim_decoding_matches_the_g711_tables_and_pcm() -> None:
     out = np.concatenate([resample(tone[i : i + 1234]) for i in range(0, len(tone), 1234)])
     expected = np.sin(2 * np.pi * 440 * np.arange(len(out)) / 16000)
     assert abs(len(out) - 16000) <= 1 and np.max(np.abs(out - expected)) < 0.01
+
+
+def impossible_floats(speech: np.ndarray, huge: float) -> np.ndarray:
+    """Real speech with NaN, ±inf and huge samples sprinkled through it."""
+    x = speech.astype(np.float64)
+    x[::50], x[1::97], x[2::89], x[3::61] = np.nan, np.inf, -np.inf, huge
+    return x
+
+
+def test_interim_decoding_makes_non_finite_floats_silence_without_warnings() -> None:
+    for bits, huge in ((64, 1e300), (32, 1e30)):
+        x = impossible_floats(np.full(4000, 0.25), huge)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+            y = to_mono_float(x.astype(f"<f{bits // 8}").tobytes(),
+                              WaveFormat(16000, 1, bits, WaveEncoding.FLOAT))  # fmt: skip
+        assert y.dtype == np.float32
+        expected = np.select([~np.isfinite(x), x == huge], [0.0, 1.0], 0.25)
+        np.testing.assert_array_equal(y, expected)  # silence; full scale; the rest as it was
+
+
+def test_non_finite_float_audio_prints_no_warnings_on_the_servers_stderr() -> None:
+    """The real ``voxflow serve`` (interim results on) given float turns with NaN, inf, huge."""
+    speech = load(ROOT / "samples" / "austen-0870.wav", sample_rate=16000, channels=1).samples
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        url = line.rpartition(" ")[2].strip()
+        assert url.startswith("ws://"), line
+        for bits, huge in ((32, 1e30), (64, 1e300)):
+            fmt = WaveFormat(16000, 1, bits, WaveEncoding.FLOAT)
+            pcm = impossible_floats(speech[:, 0], huge).astype(f"<f{bits // 8}").tobytes()
+            replies = converse(url, client_messages(pcm, fmt, chunk_seconds=0.5))
+            assert replies[-1].path == "turn.end"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "Warning" not in err and "encountered" not in err, err
 
 
 def test_turn_settings_map_to_pipeline_options() -> None:
