@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import warnings
 import wave
 from pathlib import Path
 
@@ -19,8 +21,8 @@ from hypothesis import strategies as st
 from pydub import AudioSegment
 
 import media as M
-from voxflow.audio import Audio, AudioInfo, Chunk, RawPcm, load, open_audio, probe
-from voxflow.errors import ConfigError, DecodeError
+from voxflow.audio import Audio, AudioInfo, Chunk, RawPcm, load, open_audio, probe, sources
+from voxflow.errors import ConfigError, DecodeError, InputError
 
 
 def native(source: object, **options: object) -> Audio:
@@ -299,6 +301,45 @@ def test_named_pipe_path_decodes(media: Path, tmp_path: Path) -> None:
     audio = native(fifo, sample_rate=16000)
     writer.join(5)
     assert audio.frames == 32000
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX mkfifo")
+def test_a_named_pipe_waits_a_bounded_time_for_its_writer(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "FIFO_WAIT", 1.0)
+    fifo = tmp_path / "nobody.wav"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(InputError) as info:
+        native(fifo)  # opening it for reading would block until a writer opens it
+    assert str(info.value) == f"{fifo}: a named pipe with no writer (waited 1 s for one)"
+    assert 1.0 <= time.monotonic() - start < 5
+    data = (media / "tone.flac").read_bytes()
+
+    def late_writer() -> None:
+        time.sleep(0.3)
+        fifo.write_bytes(data)
+
+    writer = threading.Thread(target=late_writer)
+    writer.start()
+    assert native(fifo, sample_rate=16000).frames == 32000  # a writer within the wait: read
+    writer.join(5)
+    assert [t for t in threading.enumerate() if t.name == "voxflow-fifo-open"] == []
+
+
+def test_non_finite_float_samples_decode_as_silence_without_warnings(tmp_path: Path) -> None:
+    x = np.full((8000, 2), 0.5, dtype="<f4")
+    x[::7, 0], x[1::11, 1], x[2::13] = np.nan, np.inf, -np.inf
+    path = M.write_raw_wav(tmp_path / "nan.wav", x.tobytes(), 16000, 2, 3, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+        stereo = load(path, sample_rate=None, channels=None).samples
+        mono = load(path).samples  # through the downmix: NaN would spread over both channels
+    assert np.isfinite(stereo).all() and np.isfinite(mono).all()
+    np.testing.assert_array_equal(stereo, np.where(np.isfinite(x), x, 0))
+    # the downmix comes first: a frame with a bad sample in either channel is silent
+    np.testing.assert_array_equal(mono[:, 0], np.where(np.isfinite(x).all(axis=1), 0.5, 0))
 
 
 STDIN_SCRIPT = (

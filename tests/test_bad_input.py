@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from voxflow.audio import Audio, load, open_audio, probe
-from voxflow.errors import DecodeError, InputError, VoxflowError
+from voxflow.errors import DecodeError, InputError, VoxflowError, printable
 
 pytestmark = pytest.mark.timeout(60)  # a hang fails the test instead of stalling the suite
 
@@ -247,3 +247,51 @@ def test_bad_stdin_gives_one_line_and_a_non_zero_exit(media: Path, name: str, ca
     assert done.returncode == 2
     lines = done.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("<stdin>: ") and cause in lines[0]
+
+
+# --- names with control characters ------------------------------------------------------------
+
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\nname\u202e.wav"  # sets the title, clears, splits, flips
+SHOWN = "evil\\x1b]0;pwned\\x07\\x1b[2J\\nname\\u202e.wav"
+
+
+def test_printable_escapes_control_characters_and_nothing_else() -> None:
+    assert printable(HOSTILE) == SHOWN
+    assert printable(SHOWN) == SHOWN  # idempotent: printing twice changes nothing
+    assert printable("tab\there\r\x7f\x9b\u2028") == "tab\\there\\r\\x7f\\x9b\\u2028"
+    assert printable("naïve 東京 café.wav") == "naïve 東京 café.wav"
+    assert printable(os.fsdecode(b"bad\xff.wav")) == "bad\ufffd.wav"
+    error = InputError("no such file", source=HOSTILE)
+    assert str(error) == f"{SHOWN}: no such file" and error.source == HOSTILE
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="such names are POSIX-only")
+def test_control_characters_in_names_never_reach_the_terminal_raw(
+    media: Path, tmp_path: Path
+) -> None:
+    """Real processes: every message and progress line shows the names escaped, one line each."""
+    bad = tmp_path / HOSTILE
+    bad.write_text("this is not audio\n")
+    good = tmp_path / "ok\x1b[31m.wav"
+    good.write_bytes((media / "tone.wav").read_bytes())
+    voxflow = [sys.executable, "-m", "voxflow"]
+    out = tmp_path / "out"
+    runs = [
+        [*voxflow, "transcribe", str(good), str(bad), "-o", str(out), "--beam-size", "1"],
+        [*voxflow, "jobs", "status", str(out)],
+        [*voxflow, "silence", str(bad), str(good), "--nonsilent"],
+        [*voxflow, "split", str(bad), "--out", str(tmp_path / "chunks")],
+    ]
+    done = [subprocess.run(r, capture_output=True, text=True, timeout=120) for r in runs]
+    printed = "".join(d.stdout + d.stderr for d in done)
+    assert not set(printed) & {"\x1b", "\x07", "\u202e"}
+    bad_shown, good_shown = f"{tmp_path}/{SHOWN}", f"{tmp_path}/ok\\x1b[31m.wav"
+    cause = "not a recognised audio or video format"
+    transcribed = done[0].stderr.splitlines()
+    progress = {line.split("] ", 1)[1] for line in transcribed if line.startswith("[")}
+    assert progress == {f"{good_shown}: done", f"{bad_shown}: failed: {cause}"}
+    assert transcribed[-1] == f"  {bad_shown}: {cause}"  # the summary
+    assert f"  failed: {bad_shown}: {cause} (1 attempt)" in done[1].stdout.splitlines()
+    assert done[2].stderr == f"voxflow: error: {bad_shown}: {cause}\n"
+    assert done[2].stdout.splitlines()[1].startswith(f"{good_shown}  ")  # the table's first row
+    assert done[3].stderr == f"voxflow: error: {bad_shown}: {cause}\n"

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -292,6 +296,63 @@ def test_split_reports_a_missing_file(capsys, tmp_path):
     assert code == 1
     assert err.strip() == f"voxflow: error: {tmp_path / 'gone.wav'}: no such file"
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX mkfifo")
+def test_split_refuses_a_pipe_at_once(capsys, tmp_path):
+    fifo = tmp_path / "live.wav"
+    os.mkfifo(fifo)  # even with a writer, the second pass (the cutting) would find it drained
+    code, _, err = run(capsys, "split", fifo, "--out", tmp_path / "o")
+    assert (code, err) == (1, f"voxflow: error: {fifo}: split reads its input twice, and a "
+                              "pipe or device only once: save it to a file first\n")  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX mkfifo")
+def test_a_named_pipe_nobody_writes_to_is_one_line_after_a_bounded_wait(tmp_path, speech):
+    """The real process with the default wait (10 s): it used to block for good."""
+    fifo = tmp_path / "nobody.wav"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    command = [sys.executable, "-m", "voxflow", "silence", str(fifo), str(speech), "--format=json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert 10 <= time.monotonic() - start < 40
+    assert done.returncode == 1
+    assert done.stderr == (f"voxflow: error: {fifo}: a named pipe with no writer (waited 10 s "
+                           "for one)\n")  # fmt: skip
+    assert list(json.loads(done.stdout)) == [str(speech)]  # the other file is answered
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` as a user that file permissions stop: as is, or as nobody under root."""
+    return command if os.geteuid() != 0 else ["setpriv", "--reuid=65534", "--regid=65534",
+                                              "--clear-groups", *command]  # fmt: skip
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and shutil.which("setpriv") is None),
+                    reason="needs POSIX permissions and a user they stop")  # fmt: skip
+def test_unreadable_files_are_one_line_each_and_the_others_are_answered(speech):
+    with tempfile.TemporaryDirectory() as where:  # not under pytest's root-only directory
+        folder = Path(where)
+        folder.chmod(0o755)
+        good = folder / "good.wav"
+        good.write_bytes(speech.read_bytes())
+        locked = folder / "locked.wav"
+        locked.write_bytes(speech.read_bytes())
+        locked.chmod(0)
+        voxflow = [sys.executable, "-m", "voxflow"]
+        done = subprocess.run(unprivileged([*voxflow, "silence", str(locked), str(good),
+                                            "--format=json"]),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr == f"voxflow: error: {locked}: permission denied\n"
+        assert list(json.loads(done.stdout)) == [str(good)]
+        done = subprocess.run(unprivileged([*voxflow, "split", str(locked), "--out",
+                                            str(folder / "o")]),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr == f"voxflow: error: {locked}: permission denied\n"
+        assert not (folder / "o").exists()
 
 
 def test_real_process(tmp_path, speech):

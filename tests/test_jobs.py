@@ -7,6 +7,7 @@ once) except where a process of its own is the point (a mounted file system, std
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import pytest
 
 import media
 from speech import read_wav, write_wav
+from voxflow.audio import sources
 from voxflow.cli import main
 from voxflow.errors import InputError
 from voxflow.formats import parse_srt, transcript_from_json
@@ -241,6 +243,21 @@ def test_a_file_that_times_out_fails_and_the_batch_goes_on(
     ]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_nobody_writes_to_fails_without_a_timeout_and_the_batch_goes_on(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(sources, "FIFO_WAIT", 0.5)  # 10 s by default
+    fifo = tmp_path / "nobody.wav"
+    os.mkfifo(fifo)
+    code, err = run([fifo, clips["a"], "-o", tmp_path / "out", "--concurrency", "1", *FAST],
+                    capsys)  # fmt: skip
+    assert code == 1
+    assert err.splitlines()[1:] == [f"  {fifo}: a named pipe with no writer (waited 0.5 s for one)"]
+    assert (tmp_path / "out" / "a.txt").is_file()
+
+
 def test_max_duration_uses_the_declared_length_or_the_decoded_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -278,6 +295,54 @@ def test_a_damaged_job_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1
     assert err == (f"voxflow: error: {tmp_path / JOB_FILE}: the job state is damaged (file is "
                    "not a database); move it away to start afresh\n")  # fmt: skip
+
+
+def test_an_empty_job_file_is_damaged_not_a_new_job(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    (out / JOB_FILE).write_bytes(b"")  # the state lost its content (a crash, a full disk, `>`)
+    damaged = (f"voxflow: error: {out / JOB_FILE}: the job state is damaged (empty, 0 bytes); "
+               "move it away to start afresh\n")  # fmt: skip
+    assert run([clips["a"], "-o", out, *FAST], capsys) == (1, damaged)
+    assert main(["jobs", "status", str(out)]) == 1
+    assert capsys.readouterr().err == damaged
+    assert (out / JOB_FILE).stat().st_size == 0  # left as found, for the user to look at
+
+
+def test_a_run_killed_while_creating_the_job_state_leaves_no_empty_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_connect = sqlite3.connect
+
+    def killed(*args: object, **kwargs: object) -> None:
+        real_connect(*args, **kwargs)  # type: ignore[arg-type]  # the file exists, still empty
+        raise KeyboardInterrupt  # stands in for a kill before SQLite writes anything
+
+    monkeypatch.setattr(sqlite3, "connect", killed)
+    with pytest.raises(KeyboardInterrupt):
+        JobState.open(tmp_path)
+    monkeypatch.undo()
+    assert not (tmp_path / JOB_FILE).exists()
+    with JobState.open(tmp_path) as job:  # a new job, not a damaged one
+        assert job.items() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".voxflow-job.lock", JOB_FILE]
+
+
+def test_a_rerun_removes_only_the_temporaries_the_job_recorded(
+    tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    with JobState.open(out) as job:  # what a kill between publishing and cleaning up leaves
+        ours = job.temp_for("a.txt", hashlib.sha256((out / "a.txt").read_bytes()).hexdigest())
+    ours.write_text("half a transcr")
+    theirs = out / ".notes.txt.0123abcd.voxflow-part"  # named like one, written by someone else
+    theirs.write_text("keep me\n")
+    assert run([clips["a"], "-o", out, *FAST], capsys)[0] == 0
+    assert not ours.exists()
+    assert theirs.read_text() == "keep me\n"
 
 
 def test_stdout_mode_keeps_no_job_state(
@@ -350,6 +415,60 @@ def test_a_full_disk_stops_the_batch_clearly_and_a_rerun_finishes(
     )
     assert errors[1] == f"voxflow: error: {mnt / 'new'}: cannot write here: Read-only file system"
     assert len(errors) == 2 and "Traceback" not in done.stderr
+
+
+NEARLY_FULL = """
+set -e
+mount -t tmpfs -o size=4m tmpfs "$MNT"
+avail=$(df -k --output=avail "$MNT" | tail -1)
+head -c $(( (avail - 128) * 1024 )) /dev/zero > "$MNT/fill"  # leave 128 KiB free
+set +e
+"$PY" -m voxflow transcribe "$SRC" -o "$MNT/out" -q --beam-size 1
+echo "rc=$?"
+"""
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here "
+                    "(test_the_job_state_stays_small_through_a_job measures its size)")  # fmt: skip
+def test_a_nearly_full_disk_holds_a_whole_job(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    speech = read_wav(AUSTEN)
+    for i in range(8):
+        write_wav(src / f"c{i}.wav", speech[i * 8000 : i * 8000 + 16000])
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = {**os.environ, "MNT": str(mnt), "PY": sys.executable, "SRC": str(src)}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", NEARLY_FULL], capture_output=True,
+                          text=True, timeout=200, env=env)  # fmt: skip
+    assert (done.stdout, done.stderr) == ("rc=0\n", "")  # the outputs need 32 KiB of it
+
+
+def test_the_job_state_stays_small_through_a_job(tmp_path: Path) -> None:
+    """The WAL is checkpointed after each commit: the state's footprint does not grow with the
+    changes a job makes (8 inputs, 4 outputs each), and closing leaves the database alone."""
+    names = [JOB_FILE + s for s in ("", "-wal", "-shm")]
+    peak = {name: 0 for name in names}
+
+    def measure() -> None:
+        for name in names:
+            if (tmp_path / name).exists():
+                peak[name] = max(peak[name], (tmp_path / name).stat().st_size)
+
+    with JobState.open(tmp_path) as job:
+        items = [job.add(f"/in/c{i}.wav", f"c{i}.wav", f"c{i}") for i in range(8)]
+        measure()
+        for i, item in enumerate(items):
+            job.start(item, f"{i:064x}", "opts", None)
+            for fmt in ("txt", "json", "srt", "vtt"):
+                job.record_output(item, f"c{i}.{fmt}", f"{i + 100:064x}")
+                job.forget_other_outputs(f"c{i}.{fmt}", f"{i + 100:064x}")
+                measure()
+            job.finish(item, [f"c{i}.{fmt}" for fmt in ("txt", "json", "srt", "vtt")])
+            measure()
+    assert peak[JOB_FILE] <= 32 * 1024
+    assert peak[JOB_FILE + "-wal"] <= 16 * 1024  # a commit's pages, not every commit's
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".voxflow-job.lock", JOB_FILE]
 
 
 def test_the_job_database_records_each_change(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from voxflow.outputs import (
     MAX_STEM,
     DiskFullError,
     publish,
-    remove_stale_temps,
+    remove_temps,
     safe_stem,
     stem_key,
     temp_path,
@@ -153,14 +153,14 @@ def test_a_file_that_appears_while_writing_is_not_replaced(tmp_path: Path) -> No
     assert target.read_text() == "someone else's\n"
 
 
-def test_stale_temporaries_are_removed_and_nothing_else(tmp_path: Path) -> None:
+def test_only_the_named_temporaries_are_removed(tmp_path: Path) -> None:
     stale = [".a.txt.0123abcd.voxflow-part", ".x y.json.deadbeef.voxflow-part"]
-    kept = ["a.txt", ".a.txt.part", "a.txt.0123abcd.voxflow-part", ".notes",
-            ".b.txt.XYZ.voxflow-part"]  # fmt: skip
+    kept = ["a.txt", ".a.txt.part", ".b.txt.0123abcd.voxflow-part", ".notes"]  # not named
     for name in stale + kept:
         (tmp_path / name).write_text("x")
     (tmp_path / ".dir.0123abcd.voxflow-part").mkdir()  # not a file: left alone
-    removed = remove_stale_temps(tmp_path)
+    named = [*stale, ".dir.0123abcd.voxflow-part", ".gone.txt.00000000.voxflow-part"]
+    removed = remove_temps(tmp_path, set(named))
     assert sorted(p.name for p in removed) == sorted(stale)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([*kept, ".dir.0123abcd.voxflow-part"])

@@ -22,7 +22,7 @@ import pytest
 
 from speech import read_wav, write_wav
 from voxflow.formats import parse_srt, transcript_from_json
-from voxflow.jobs import job_status
+from voxflow.jobs import JobState, job_status
 from voxflow.outputs import TEMP_SUFFIX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +117,10 @@ def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(
         assert_all_whole(out)  # whatever is there is whole; temporaries may be left
         left_partial.append(0 < transcribed(out) < FILES)
     assert len(left_partial) >= 2 and any(left_partial), "too few kills landed mid-batch"
-    stale = out / f".clip00.txt.0123abcd{TEMP_SUFFIX}"
-    stale.write_text("half a transcr")  # what a kill during a write leaves behind
+    with JobState.open(out) as job:  # what a kill during a write leaves behind
+        stale = job.temp_for("clip00.txt", "0123abcd" * 8)
+        job.record_output(job.items()[0], "clip00.txt", "0123abcd" * 8)
+    stale.write_text("half a transcr")
     done = subprocess.run(command(batch, out), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert outputs(out) == reference  # byte for byte

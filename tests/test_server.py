@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -23,9 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from serving import BackgroundServer
-from voxflow.audio import load
+from voxflow.audio import RawPcm, load
 from voxflow.engines import create_engine
-from voxflow.errors import ConfigError
+from voxflow.errors import ConfigError, VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, transcribe
 from voxflow.server.auth import authorized
@@ -46,6 +47,7 @@ from voxflow.server.usp import (
     audio_end_message,
     audio_header_message,
     audio_message,
+    build_wave_header,
     client_messages,
     new_request_id,
     parse_service_message,
@@ -53,11 +55,13 @@ from voxflow.server.usp import (
     speech_config_message,
     speech_context_message,
 )
+from voxflow.server.usp.wave import DECODABLE_CHANNELS
 
 with warnings.catch_warnings():  # the stdlib's G.711 tables: the oracle for the interim decoder
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
+ROOT = Path(__file__).resolve().parent.parent
 CONVERSATION = "/speech/recognition/conversation/cognitiveservices/v1?language=en-US"
 INTERACTIVE = "/speech/recognition/interactive/cognitiveservices/v1?language=en-US"
 PCM16 = WaveFormat()
@@ -330,6 +334,40 @@ def test_malformed_frames_close_only_their_own_connection(
     assert normalise(" ".join(texts)) == normalise(reference(str(weather)))
 
 
+def pcm16_header_with_channels(channels: int) -> bytes:
+    """A streaming 16 kHz 16-bit RIFF header for any channel count (WaveFormat refuses some)."""
+    riff = build_wave_header(PCM16)
+    return riff[:22] + struct.pack("<HIIH", channels, 16000, 32000 * channels, 2 * channels) + (
+        riff[34:])  # fmt: skip
+
+
+def test_the_header_accepts_exactly_the_channel_counts_the_decoder_opens() -> None:
+    for channels in range(1, 65):
+        try:
+            load(RawPcm(bytes(3200 * channels), 16000, channels), sample_rate=16000, channels=1)
+            decodes = True
+        except VoxflowError:
+            decodes = False
+        assert (channels in DECODABLE_CHANNELS) is decodes, channels
+
+
+@pytest.mark.parametrize("channels", [9, 17, 31, 32])
+def test_channel_counts_the_decoder_cannot_open_close_with_1002_at_the_header(
+    server: BackgroundServer, channels: int
+) -> None:
+    rid = new_request_id()
+    with open_ws(server.url) as ws:
+        ws.send(speech_config_message())
+        ws.send(speech_context_message(rid))
+        with contextlib.suppress(ConnectionClosed):  # closed at the header, maybe already
+            ws.send(audio_message(rid, pcm16_header_with_channels(channels)))
+            ws.send(audio_message(rid, bytes(320 * channels)))  # 10 ms
+            ws.send(audio_end_message(rid))
+        code, reason = close_code(ws)
+    assert code == 1002
+    assert f"16-bit PCM in {channels} channel(s) at 16000 Hz cannot be decoded" in reason
+
+
 def test_a_frame_over_the_size_limit_is_refused(server: BackgroundServer) -> None:
     rid = new_request_id()
     with open_ws(server.url) as ws:
@@ -357,6 +395,9 @@ def test_audio_beyond_the_turn_limit_closes_the_connection(server: BackgroundSer
         ("/", 404),
         ("/speech/recognition/bogus/cognitiveservices/v1", 404),
         ("/speech/synthesis/cognitiveservices/v1", 404),
+        ("/x/speech/recognition/conversation/cognitiveservices/v1", 404),  # the whole path only
+        ("/speech/recognition/conversation/cognitiveservices/v1/x", 404),
+        ("/speech/recognition/conversation/cognitiveservices/v1%0A", 404),
         ("/speech/recognition/conversation/cognitiveservices/v1?format=weird", 400),
         ("/speech/recognition/conversation/cognitiveservices/v1?wordLevelTimestamps=maybe", 400),
     ],
@@ -540,6 +581,48 @@ def test_interim_decoding_matches_the_g711_tables_and_pcm() -> None:
     assert abs(len(out) - 16000) <= 1 and np.max(np.abs(out - expected)) < 0.01
 
 
+def impossible_floats(speech: np.ndarray, huge: float) -> np.ndarray:
+    """Real speech with NaN, ±inf and huge samples sprinkled through it."""
+    x = speech.astype(np.float64)
+    x[::50], x[1::97], x[2::89], x[3::61] = np.nan, np.inf, -np.inf, huge
+    return x
+
+
+def test_interim_decoding_makes_non_finite_floats_silence_without_warnings() -> None:
+    for bits, huge in ((64, 1e300), (32, 1e30)):
+        x = impossible_floats(np.full(4000, 0.25), huge)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+            y = to_mono_float(x.astype(f"<f{bits // 8}").tobytes(),
+                              WaveFormat(16000, 1, bits, WaveEncoding.FLOAT))  # fmt: skip
+        assert y.dtype == np.float32
+        expected = np.select([~np.isfinite(x), x == huge], [0.0, 1.0], 0.25)
+        np.testing.assert_array_equal(y, expected)  # silence; full scale; the rest as it was
+
+
+def test_non_finite_float_audio_prints_no_warnings_on_the_servers_stderr() -> None:
+    """The real ``voxflow serve`` (interim results on) given float turns with NaN, inf, huge."""
+    speech = load(ROOT / "samples" / "austen-0870.wav", sample_rate=16000, channels=1).samples
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        url = line.rpartition(" ")[2].strip()
+        assert url.startswith("ws://"), line
+        for bits, huge in ((32, 1e30), (64, 1e300)):
+            fmt = WaveFormat(16000, 1, bits, WaveEncoding.FLOAT)
+            pcm = impossible_floats(speech[:, 0], huge).astype(f"<f{bits // 8}").tobytes()
+            replies = converse(url, client_messages(pcm, fmt, chunk_seconds=0.5))
+            assert replies[-1].path == "turn.end"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "Warning" not in err and "encountered" not in err, err
+
+
 def test_turn_settings_map_to_pipeline_options() -> None:
     def settings(**kw: object) -> TurnSettings:
         base = dict(
@@ -577,10 +660,19 @@ def test_serve_help() -> None:
     assert main(["serve", "--help"]) == 0
 
 
-def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None:
-    env = {**os.environ, "VOXFLOW_SERVE_KEY": KEY}
+@pytest.mark.parametrize("given", ["VOXFLOW_SERVE_KEY", "--key-file"])
+def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
+    tmp_path: Path, given: str
+) -> None:
+    env, args = dict(os.environ), ["serve", "--port", "0"]
+    env.pop("VOXFLOW_SERVE_KEY", None)
+    if given == "--key-file":
+        (tmp_path / "key").write_text(KEY + "\n")
+        args += ["--key-file", str(tmp_path / "key")]
+    else:
+        env["VOXFLOW_SERVE_KEY"] = KEY
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "serve", "--port", "0"],
+        [sys.executable, "-c", SERVE, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -588,6 +680,8 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None
     )
     try:
         line = proc.stdout.readline()  # the model loads first; pytest-timeout bounds this
+        if sys.platform == "linux":  # what `ps` shows: the key is not on the command line
+            assert KEY not in Path(f"/proc/{proc.pid}/cmdline").read_text()
         match = re.fullmatch(r"voxflow serve: listening on (ws://127\.0\.0\.1:\d+)\n", line)
         assert match, line
         with pytest.raises(InvalidStatus) as info:
@@ -603,3 +697,25 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm() -> None
     assert proc.returncode == 0
     assert "stopped" in err
     assert KEY not in line + out + err
+
+
+def test_serve_key_file_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxflow.cli import main
+
+    monkeypatch.delenv("VOXFLOW_SERVE_KEY", raising=False)
+    empty, two = tmp_path / "empty", tmp_path / "two"
+    empty.write_text("\n")
+    two.write_text("a\nb\n")
+    cases = {
+        ("--key-file", str(tmp_path / "gone")): f"{tmp_path / 'gone'}: cannot read the key file: "
+                                                "No such file or directory",
+        ("--key-file", str(empty)): f"{empty}: a key file holds the key on one line",
+        ("--key-file", str(two)): f"{two}: a key file holds the key on one line",
+        ("--key", "k", "--key-file", str(two)): "give one key: --key (or VOXFLOW_SERVE_KEY) or "
+                                                "--key-file",
+    }  # fmt: skip
+    for args, message in cases.items():
+        assert main(["serve", "--port", "0", *args]) == 1
+        assert capsys.readouterr().err == f"voxflow: error: {message}\n"

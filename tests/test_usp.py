@@ -58,6 +58,7 @@ from voxflow.server.usp import (
     ticks_to_seconds,
     timestamp,
 )
+from voxflow.server.usp.wave import DECODABLE_CHANNELS
 from voxflow.transcript import Segment, Word
 
 DATA = Path(__file__).parent / "data" / "usp"
@@ -216,6 +217,9 @@ def test_request_targets_from_the_sdk() -> None:
     assert (silence.initial_silence_timeout, silence.end_silence_timeout) == (3.0, 0.9)
     custom = parsed["/my/path?foo=bar&language=de-DE"]
     assert (custom.mode, custom.language, custom.extra) == (None, "de-DE", {"foo": "bar"})
+    for path in ("/x/speech/recognition/conversation/cognitiveservices/v1",
+                 "/speech/recognition/conversation/cognitiveservices/v1%0A"):  # fmt: skip
+        assert parse_target(path).mode is None  # a speech path is the whole path
     punct = parsed[
         "/speech/recognition/interactive/cognitiveservices/v1?language=fr-FR&profanity=removed"
         "&punctuation=explicit"
@@ -352,7 +356,10 @@ def test_request_target_round_trip(options: RequestOptions) -> None:
 
 wave_formats = st.one_of(
     st.builds(
-        WaveFormat, st.integers(1, 768_000), st.integers(1, 32), st.sampled_from([8, 16, 24, 32])
+        WaveFormat,
+        st.integers(1, 768_000),
+        st.sampled_from(sorted(DECODABLE_CHANNELS)),
+        st.sampled_from([8, 16, 24, 32]),
     ),
     st.builds(
         WaveFormat,
@@ -602,6 +609,13 @@ def test_header_and_audio_in_one_frame() -> None:
         (RIFF[:20] + struct.pack("<H", 0x55) + RIFF[22:], "unsupported WAVE format tag 0x0055"),
         (RIFF[:32] + struct.pack("<H", 4) + RIFF[34:], "block align 4"),
         (RIFF[:22] + struct.pack("<H", 0) + RIFF[24:], "channel"),
+        *[
+            (
+                RIFF[:22] + struct.pack("<HIIH", n, 16000, 32000 * n, 2 * n) + RIFF[34:],
+                f"16-bit PCM in {n} channel(s) at 16000 Hz cannot be decoded",
+            )
+            for n in (9, 17, 31, 32)  # counts FFmpeg has no layout for: refused at the header
+        ],
         (RIFF[:12] + b"fmt " + struct.pack("<I", 14) + RIFF[20:34] + RIFF[36:], "shorter than 16"),
         (
             build_wave_header(WaveFormat(), extensible=True)[:46]

@@ -3,7 +3,8 @@
 Every output goes through :func:`write_atomic`: a temporary file in the same directory,
 written, fsynced, published under its final name (``link`` where it must not clobber, else
 ``rename``), and the directory fsynced. A crash leaves the complete file or nothing, plus at
-most a hidden ``*.voxflow-part`` temporary that :func:`remove_stale_temps` clears.
+most a hidden ``*.voxflow-part`` temporary; a job names its own after the content it recorded,
+so that :func:`remove_temps` clears those and nothing else.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Collection
 from pathlib import Path
 
 from voxflow.errors import OutputError
 
 MAX_STEM = 120  # bytes of UTF-8; leaves room for suffixes under common 255-byte name limits
 TEMP_SUFFIX = ".voxflow-part"
-_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"$", re.DOTALL)
 # Characters that are unsafe or invalid in file names on common systems (Windows included),
 # control characters, Unicode line separators, and bidirectional overrides that disguise names.
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u2028\u2029]+')
@@ -83,23 +84,27 @@ def unique_stems(names: list[str], taken: set[str] | None = None) -> list[str]:
     return out
 
 
-def temp_path(path: Path) -> Path:
-    """A fresh hidden temporary name beside ``path`` that :func:`remove_stale_temps` knows."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+def temp_path(path: Path, tag: str | None = None) -> Path:
+    """A hidden temporary name beside ``path``, ``.NAME.TAG.voxflow-part``: TAG is random
+    unless given (a job gives one it recorded, to know its own temporaries later)."""
+    return path.with_name(f".{path.name}.{tag or secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
-def remove_stale_temps(directory: Path) -> list[Path]:
-    """Delete the temporaries a killed run left in ``directory``; return what was removed.
+def remove_temps(directory: Path, names: Collection[str]) -> list[Path]:
+    """Delete the regular files in ``directory`` whose names are in ``names`` (temporaries a
+    killed run left); return what was removed. Nothing else goes, however it is named.
 
     Call it only while no other process writes there (a job holds its directory's lock).
     """
-    removed = []
+    removed: list[Path] = []
+    if not names:
+        return removed
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return removed
     for entry in entries:
-        if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+        if entry.name in names and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
@@ -115,11 +120,14 @@ def abandon_temps() -> None:
             os.unlink(name)
 
 
-def write_atomic(path: Path, data: str | bytes, *, overwrite: bool = False) -> None:
+def write_atomic(
+    path: Path, data: str | bytes, *, overwrite: bool = False, temp: Path | None = None
+) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` so that it appears complete or not at all.
 
     The file gets the usual mode for new files (0666 less the umask). An existing file is
     kept unless ``overwrite``; OutputError (DiskFullError on a full disk) says why not written.
+    ``temp`` is the temporary to write first (a fresh :func:`temp_path` by default).
     """
     payload = encode_text(data, path) if isinstance(data, str) else data
     try:
@@ -128,7 +136,7 @@ def write_atomic(path: Path, data: str | bytes, *, overwrite: bool = False) -> N
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _error(exc, path, "cannot write here") from None
-    tmp = temp_path(path)
+    tmp = temp or temp_path(path)
     _in_progress.add(str(tmp))
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)

@@ -1,4 +1,7 @@
-"""Progress reports for the CLI: rich bars on a terminal, plain lines otherwise, or JSON lines."""
+"""Progress reports for the CLI: rich bars on a terminal, plain lines otherwise, or JSON lines.
+
+Names reach the terminal through :func:`voxflow.errors.printable`, control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from voxflow.errors import printable
 from voxflow.pipeline import Progress
 
 
@@ -45,12 +49,13 @@ class PlainReporter(Reporter):
             return
         self._last[event.source] = now
         total = f"/{event.total:.0f}" if event.total else ""
-        print(f"{event.source}: {event.done:.0f}{total} s", file=self.out, flush=True)
+        print(f"{printable(event.source)}: {event.done:.0f}{total} s", file=self.out, flush=True)
 
     def finished(self, name: str, error: str | None) -> None:
         self._done += 1
-        state = f"failed: {error}" if error else "done"
-        print(f"[{self._done}/{self._total}] {name}: {state}", file=self.out, flush=True)
+        state = f"failed: {printable(error)}" if error else "done"
+        line = f"[{self._done}/{self._total}] {printable(name)}: {state}"
+        print(line, file=self.out, flush=True)
 
 
 class JsonReporter(Reporter):
@@ -121,7 +126,7 @@ class RichReporter(Reporter):
     def __call__(self, event: Progress) -> None:
         task = self._tasks.get(event.source)
         if task is None:
-            task = self._bars.add_task(event.source[-40:], total=event.total or None)
+            task = self._bars.add_task(printable(event.source)[-40:], total=event.total or None)
             self._tasks[event.source] = task
         self._bars.update(task, completed=event.done, total=event.total or None)
 
@@ -130,7 +135,8 @@ class RichReporter(Reporter):
         if task is not None:
             self._bars.remove_task(task)
         if error:
-            self._bars.console.print(f"{name}: {error}", style="red", markup=False, highlight=False)
+            self._bars.console.print(f"{printable(name)}: {printable(error)}", style="red",
+                                     markup=False, highlight=False)  # fmt: skip
         self._bars.advance(self._overall)
 
     def close(self) -> None:

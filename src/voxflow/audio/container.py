@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import av.logging
@@ -33,7 +33,8 @@ class ContainerSource:
     """Decoded frames of a file, file object or raw PCM, in the decoder's own format.
 
     ``frames()`` yields ``av.AudioFrame`` s, and an ``int`` count of frames for a corrupt
-    packet it bridged with silence, so positions after it stay true.
+    packet it bridged with silence, so positions after it stay true. ``owned`` is a file
+    opened for this source alone (a named pipe), closed with it.
     """
 
     def __init__(
@@ -44,21 +45,28 @@ class ContainerSource:
         format: str | None = None,
         options: dict[str, str] | None = None,
         native_width: int | None = None,
+        owned: BinaryIO | None = None,
     ) -> None:
         self.name = name
         self._target = target[5:] if isinstance(target, str) else target
+        self._owned = owned
         try:
-            self.container = av.open(
-                target, "r", format=format, options=options or {}, metadata_errors="ignore"
-            )
-        except av.error.FFmpegError as exc:
-            raise self._open_error(exc) from None
-        except OSError as exc:  # raised by a Python file object's read
-            raise InputError(f"cannot read: {cause(exc)}", source=name) from None
-        try:
-            self._setup(native_width)
+            try:
+                self.container = av.open(
+                    target, "r", format=format, options=options or {}, metadata_errors="ignore"
+                )
+            except av.error.FFmpegError as exc:
+                raise self._open_error(exc) from None
+            except OSError as exc:  # raised by a Python file object's read
+                raise InputError(f"cannot read: {cause(exc)}", source=name) from None
+            try:
+                self._setup(native_width)
+            except BaseException:
+                self.container.close()
+                raise
         except BaseException:
-            self.container.close()
+            if owned is not None:
+                owned.close()
             raise
 
     def _open_error(self, exc: av.error.FFmpegError) -> VoxflowError:
@@ -151,6 +159,8 @@ class ContainerSource:
 
     def close(self) -> None:
         self.container.close()
+        if self._owned is not None:
+            self._owned.close()
 
 
 def _no_audio(container: Any) -> str:

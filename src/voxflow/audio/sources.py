@@ -1,16 +1,19 @@
 """Any accepted source, opened: decoded PyAV frames in the source's own format, plus its info.
 
 Paths, file-like objects (pipes too), bytes, ``"-"`` for stdin and :class:`RawPcm` go through
-FFmpeg (PyAV), which recognises the format by content, not by extension. Numpy arrays,
+FFmpeg (PyAV), which recognises the format by content, not by extension; a named pipe waits at
+most :data:`FIFO_WAIT` seconds for a program to open it for writing. Numpy arrays,
 :class:`Audio` and ``pydub.AudioSegment`` are already samples and are cut into frames directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +27,9 @@ from voxflow.audio.types import INT_DTYPES, RAW_FORMATS, Audio, AudioInfo, RawPc
 from voxflow.errors import ConfigError, DecodeError, InputError
 
 _ARRAY_BLOCK = 1 << 15  # frames per AudioFrame cut from in-memory samples
+#: Seconds a named pipe may wait for a writer; opening one blocks until a program opens it for
+#: writing, so a pipe nobody writes to would otherwise hold the command for good.
+FIFO_WAIT = 10.0
 
 
 class Source(Protocol):
@@ -82,8 +88,10 @@ def open_source(source: Any, name: str | None = None) -> Source:
             format=source.sample_format,
             options=options,
             native_width=RAW_FORMATS[source.sample_format],
+            owned=target if isinstance(target, _NamedPipe) else None,
         )
-    return ContainerSource(_target(source, name), name)
+    target = _target(source, name)
+    return ContainerSource(target, name, owned=target if isinstance(target, _NamedPipe) else None)
 
 
 def read_bytes(source: Any, name: str | None = None) -> bytes:
@@ -139,7 +147,40 @@ def _checked_path(path: str, name: str) -> str:
         raise InputError("permission denied", source=name)
     if stat.S_ISREG(info.st_mode) and info.st_size == 0:
         raise DecodeError("empty file (0 bytes)", source=name)
+    if stat.S_ISFIFO(info.st_mode):
+        return _open_fifo(path, name)
     return "file:" + os.path.abspath(path)
+
+
+def _open_fifo(path: str, name: str) -> _NamedPipe:
+    """A named pipe opened for reading once a writer opens it, within :data:`FIFO_WAIT` s.
+
+    The blocking open runs in a helper thread; when no writer comes in time, the thread is
+    released by opening the pipe for writing for a moment, and InputError says why.
+    """
+    opened: list[int] = []
+    failed: list[OSError] = []
+
+    def wait_for_writer() -> None:
+        try:
+            opened.append(os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+        except OSError as exc:
+            failed.append(exc)
+
+    waiter = threading.Thread(target=wait_for_writer, name="voxflow-fifo-open", daemon=True)
+    waiter.start()
+    waiter.join(FIFO_WAIT)
+    if waiter.is_alive():
+        with contextlib.suppress(OSError):  # the pipe is gone: the open has ended anyway
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        waiter.join()
+        for fd in opened:
+            os.close(fd)
+        raise InputError(f"a named pipe with no writer (waited {FIFO_WAIT:g} s for one)",
+                         source=name)  # fmt: skip
+    if failed:
+        raise InputError(f"cannot read: {failed[0].strerror or failed[0]}", source=name)
+    return _NamedPipe(os.fdopen(opened[0], "rb"))
 
 
 def _reader(f: Any, name: str) -> Any:
@@ -176,6 +217,13 @@ class _ReadOnly:
 
     def readable(self) -> bool:
         return True
+
+
+class _NamedPipe(_ReadOnly):
+    """A named pipe voxflow opened itself: its source closes it."""
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def _layout(channels: int) -> str:

@@ -188,8 +188,9 @@ def _output_format(width: int) -> tuple[str, Any]:
     def plain(dtype: Any) -> Any:
         return lambda f, ch: np.frombuffer(f.planes[0], dtype, f.samples * ch).reshape(-1, ch)
 
-    if width == 0:
-        return "flt", plain(np.float32)
+    if width == 0:  # float sources may hold NaN or inf: silence, as no sample can be either
+        floats = plain(np.float32)
+        return "flt", lambda f, ch: _finite(floats(f, ch))
     if width == 1:  # pydub keeps 8-bit audio signed: unsigned bytes biased by -128
         unsigned = plain(np.uint8)
         return "u8", lambda f, ch: (unsigned(f, ch) ^ 0x80).view(np.int8)
@@ -199,6 +200,13 @@ def _output_format(width: int) -> tuple[str, Any]:
         wide = plain(np.int32)
         return "s32", lambda f, ch: wide(f, ch) >> 8
     return "s32", plain(np.int32)
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    """``x`` with NaN and ±inf samples made 0 (a copy only when there are any)."""
+    if np.isfinite(x).all():
+        return x
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class _Buffer:

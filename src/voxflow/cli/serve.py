@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,7 +41,17 @@ def serve(
         typer.Option(
             envvar="VOXFLOW_SERVE_KEY",
             show_default=False,
-            help="Require this key (Ocp-Apim-Subscription-Key or Authorization: Bearer).",
+            help="Require this key (Ocp-Apim-Subscription-Key or Authorization: Bearer). It "
+            "shows in `ps`: prefer VOXFLOW_SERVE_KEY or --key-file.",
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            show_default=False,
+            readable=False,
+            help="Require the key this file holds (one line), kept out of the command line.",
         ),
     ] = None,
     model: Annotated[
@@ -106,6 +117,10 @@ def serve(
         status = by_name.get(fault_status.lower())
         if status is None:
             raise ConfigError(f"unknown --fault-status {fault_status!r}")
+    if key_file is not None:
+        if key is not None:
+            raise ConfigError("give one key: --key (or VOXFLOW_SERVE_KEY) or --key-file")
+        key = _read_key(key_file)
     config = ServerConfig(
         host=host,
         port=port,
@@ -144,3 +159,16 @@ def serve(
 
     asyncio.run(run_server(config, engine=engine, ready=ready))
     print("voxflow serve: stopped", file=sys.stderr)
+
+
+def _read_key(path: Path) -> str:
+    """The key in ``path``: its one line, without the line end (an empty file is an error)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"cannot read the key file: {reason}", source=str(path)) from None
+    key = text.strip()
+    if not key or "\n" in key:
+        raise ConfigError("a key file holds the key on one line", source=str(path))
+    return key

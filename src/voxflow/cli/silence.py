@@ -1,7 +1,8 @@
 """``voxflow silence`` and ``voxflow split``: pydub's silence detection over files, streamed.
 
 Both decode each file chunk by chunk (memory does not grow with its length), go on past a bad
-file and report every failure at the end, one line each, with a non-zero exit code.
+file and report every failure at the end, one line each, with a non-zero exit code. Paths are
+not checked by click (``readable=False``): the decoder reports an unreadable file in that line.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +22,7 @@ import typer
 from voxflow import silence as vs
 from voxflow._silence_core import ms_to_frame
 from voxflow._silence_scan import check_params
-from voxflow.errors import ConfigError, OutputError, VoxflowError
+from voxflow.errors import ConfigError, InputError, OutputError, VoxflowError, printable
 from voxflow.outputs import write_atomic
 
 from .app import app
@@ -57,12 +60,12 @@ def _fail(failures: list[str]) -> None:
 def _error_text(exc: Exception, name: str) -> str:
     if isinstance(exc, VoxflowError):
         return str(exc) if exc.source else f"{name}: {exc}"
-    return f"{name}: {getattr(exc, 'strerror', None) or exc}"
+    return printable(f"{name}: {getattr(exc, 'strerror', None) or exc}")
 
 
 @app.command("silence")
 def silence_command(
-    files: Annotated[list[Path], typer.Argument(help="Audio or video files.")],
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", readable=False)],
     min_silence_len: MinSilence = 1000,
     silence_thresh: Thresh = -16.0,
     seek_step: SeekStep = 1,
@@ -97,10 +100,11 @@ def _render(results: dict[str, list[list[int]]], fmt: ListFormat, single: bool) 
         for name, ranges in results.items():
             writer.writerows([name, start, end] for start, end in ranges)
         return out.getvalue()
-    lines = []
-    width = max(len(name) for name in results)
+    lines = []  # a table for people: names with control characters escaped
+    shown = {printable(name): ranges for name, ranges in results.items()}
+    width = max(len(name) for name in shown)
     lines.append(f"{'file':<{width}}  {'start_ms':>10}  {'end_ms':>10}  {'length_ms':>10}")
-    for name, ranges in results.items():
+    for name, ranges in shown.items():
         lines.extend(
             f"{name:<{width}}  {start:>10}  {end:>10}  {end - start:>10}" for start, end in ranges
         )
@@ -109,8 +113,11 @@ def _render(results: dict[str, list[list[int]]], fmt: ListFormat, single: bool) 
 
 @app.command("split")
 def split_command(
-    file: Annotated[Path, typer.Argument(help="Audio or video file to cut.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the chunks and manifest.")],
+    file: Annotated[Path, typer.Argument(help="Audio or video file to cut.", readable=False)],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory for the chunks and manifest.", readable=False),
+    ],
     fmt: Annotated[AudioFormat, typer.Option("--format", help="Chunk file format.")] = (
         AudioFormat.wav
     ),
@@ -129,6 +136,7 @@ def split_command(
     check_params(min_silence_len, seek_step)
     if keep_silence < 0:
         raise ConfigError(f"--keep-silence must be >= 0 ms, got {keep_silence}")
+    _check_rereadable(file)
     ranges = vs.stream_split_ranges(file, min_silence_len, silence_thresh, keep_silence,
                                     seek_step)
     names = [f"chunk-{i + 1:04d}.{fmt.value}" for i in range(len(ranges))]
@@ -165,7 +173,20 @@ def split_command(
     writer.writeheader()
     writer.writerows(chunks)
     write_atomic(out / "manifest.csv", table.getvalue(), overwrite=overwrite)
-    print(f"{file}: {len(chunks)} chunk(s) written to {out}", file=sys.stderr)
+    print(printable(f"{file}: {len(chunks)} chunk(s) written to {out}"), file=sys.stderr)
+
+
+def _check_rereadable(file: Path) -> None:
+    """Refuse a pipe or device at once: split reads FILE twice (find the silences, then cut),
+    and a pipe gives its data only once (the second pass would find it empty or writerless)."""
+    try:
+        mode = stat.S_IFIFO if str(file) == "-" else os.stat(file).st_mode  # "-": stdin
+    except OSError:
+        return  # missing or unreadable: the decoder says so in its usual words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError("split reads its input twice, and a pipe or device only once: "
+                         "save it to a file first",
+                         source="<stdin>" if str(file) == "-" else str(file))  # fmt: skip
 
 
 def _write_chunks(

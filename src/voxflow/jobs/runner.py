@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voxflow.engines.base import Engine
-from voxflow.errors import VoxflowError
+from voxflow.errors import VoxflowError, printable
 from voxflow.formats import render
 from voxflow.outputs import DiskFullError, encode_text, write_atomic
 from voxflow.pipeline import TranscribeOptions
@@ -26,7 +26,7 @@ from voxflow.transcript import Transcript
 from .bounds import transcribe_bounded
 from .plan import Planned, file_sha256, fingerprint, plan, regular_stat, verdict
 from .signals import Interrupts
-from .state import Item, JobState, printable
+from .state import Item, JobState
 
 State = Literal["done", "skipped", "failed", "pending"]
 
@@ -245,7 +245,8 @@ class _Batch:
             digest = hashlib.sha256(data).hexdigest()
             replace = self.batch.overwrite or self._ours(target)
             self.job.record_output(item, target.name, digest)  # before it can exist
-            write_atomic(target, data, overwrite=replace)
+            temp = self.job.temp_for(target.name, digest)  # so is its temporary's name
+            write_atomic(target, data, overwrite=replace, temp=temp)
             self.job.forget_other_outputs(target.name, digest)
             written.append(target.name)
         return written

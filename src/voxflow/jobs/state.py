@@ -1,10 +1,12 @@
 """The job state of an output directory: one SQLite row per input (done, failed, pending).
 
 The database lives in the output directory (``.voxflow-job.sqlite``, WAL mode, each change
-committed at once with ``synchronous=FULL``), so a job can be killed at any moment and
-resumed. One run at a time holds the directory's lock; a reader (``voxflow jobs status``)
-needs none. Rows are keyed by the input's absolute path, which fixes its output stem for good;
-whether its work is done is judged by its content hash and the fingerprint of the options.
+committed at once with ``synchronous=FULL``), so a job can be killed at any moment and resumed.
+Its footprint stays small on a nearly full disk: 1 KiB pages, and the WAL is checkpointed after
+every commit and kept under ``_WAL_LIMIT``. One run at a time holds the directory's lock; a
+reader (``voxflow jobs status``) needs none. Rows are keyed by the input's absolute path, which
+fixes its output stem for good; whether its work is done is judged by its content hash and the
+fingerprint of the options.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxflow.errors import OutputError
-from voxflow.outputs import DiskFullError, remove_stale_temps, stem_key
+from voxflow.errors import OutputError, printable
+from voxflow.outputs import DiskFullError, fsync_directory, remove_temps, stem_key, temp_path
 
 JOB_FILE = ".voxflow-job.sqlite"
 LOCK_FILE = ".voxflow-job.lock"
 SCHEMA_VERSION = "1"
 STATES = ("pending", "running", "done", "failed")
+_NEW = ".new"  # suffix of a job database being created
+_PAGE_SIZE = 1024  # bytes; a job's rows are small, and each commit writes a few pages
+_WAL_LIMIT = 64 * 1024  # bytes of WAL kept after a checkpoint (one commit needs a few pages)
+_DAMAGED = "the job state is damaged ({}); move it away to start afresh"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,16 +89,6 @@ class Item:
         return self.sha256
 
 
-def printable(name: str) -> str:
-    """A name whose undecodable bytes (lone surrogates) are shown as U+FFFD, safe to print."""
-    if not any("\ud800" <= c <= "\udfff" for c in name):
-        return name
-    try:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in name)
-
-
 class JobState:
     """The open, locked state of one job directory; every method commits what it changes."""
 
@@ -110,7 +106,7 @@ class JobState:
             directory.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise _os_error(exc, directory) from None
+            raise _os_error(exc, directory / LOCK_FILE) from None
         if not _try_lock(lock_fd):
             os.close(lock_fd)
             raise OutputError("another voxflow run is using this output directory",
@@ -129,8 +125,10 @@ class JobState:
         except BaseException:
             os.close(lock_fd)
             raise
-        remove_stale_temps(directory)
-        return cls(directory, conn, lock_fd)
+        job = cls(directory, conn, lock_fd)
+        recorded = job._query("SELECT name, sha256 FROM outputs")
+        remove_temps(directory, {job.temp_for(name, sha).name for name, sha in recorded})
+        return job
 
     @classmethod
     def read(cls, directory: Path) -> JobState:
@@ -185,6 +183,11 @@ class JobState:
         """The input whose outputs are named by ``stem`` (compared by :func:`stem_key`)."""
         rows = self._query("SELECT * FROM items WHERE stem_key=?", (stem_key(stem),))
         return _item(rows[0]) if rows else None
+
+    def temp_for(self, name: str, sha256: str) -> Path:
+        """The temporary that output ``name`` with this content is written to: named after
+        the hash :meth:`record_output` stored first, so that only the job's own are removed."""
+        return temp_path(self.directory / name, sha256[:16])
 
     def wrote(self, name: str, sha256: str) -> bool:
         """Whether the job wrote an output file ``name`` with exactly this content."""
@@ -279,6 +282,14 @@ def _item(row: sqlite3.Row) -> Item:
 
 
 def _connect(db: Path, *, readonly: bool) -> sqlite3.Connection:
+    if not readonly and not db.exists():
+        _create(db)
+    try:
+        empty = db.stat().st_size == 0
+    except OSError:
+        empty = False  # missing or unreadable: SQLite says why in its own words
+    if empty:  # never a job just begun (see _create): a file that lost its content
+        raise OutputError(_DAMAGED.format("empty, 0 bytes"), source=str(db))
     with _guarded(db):
         if readonly:
             conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10)
@@ -286,9 +297,35 @@ def _connect(db: Path, *, readonly: bool) -> sqlite3.Connection:
             conn = sqlite3.connect(db, isolation_level=None, timeout=10)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA wal_autocheckpoint=1")  # checkpoint after every commit
+            conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
         conn.row_factory = sqlite3.Row
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a corrupt file fails here
     return conn
+
+
+def _create(db: Path) -> None:
+    """Make a new job database in one step: built under a temporary name, then renamed, so
+    the job file is never seen empty and an empty one is known to be damaged."""
+    tmp = db.with_name(db.name + _NEW)
+    try:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):  # a killed creation's
+            leftover.unlink(missing_ok=True)
+        with _guarded(db):
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            finally:
+                conn.close()
+        os.replace(tmp, db)
+        fsync_directory(db.parent)
+    except OSError as exc:
+        raise _os_error(exc, db) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a failed creation's; gone after the rename
 
 
 @contextlib.contextmanager
@@ -301,17 +338,17 @@ def _guarded(db: Path) -> Iterator[None]:
         if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
             raise DiskFullError(f"disk full while writing {db}") from None
         if code is not None and code & 0xFF in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-            raise OutputError(f"the job state is damaged ({exc}); move it away to start afresh",
-                              source=str(db)) from None  # fmt: skip
+            raise OutputError(_DAMAGED.format(exc), source=str(db)) from None
         raise OutputError(f"job state: {exc}", source=str(db)) from None
 
 
-def _os_error(exc: OSError, directory: Path) -> OutputError:
+def _os_error(exc: OSError, path: Path) -> OutputError:
+    """A one-line OutputError for an OSError met while creating ``path`` in a job directory."""
     import errno
 
     if exc.errno == errno.ENOSPC:
-        return DiskFullError(f"disk full while writing {directory / LOCK_FILE}")
-    return OutputError(f"cannot write here: {exc.strerror or exc}", source=str(directory))
+        return DiskFullError(f"disk full while writing {path}")
+    return OutputError(f"cannot write here: {exc.strerror or exc}", source=str(path.parent))
 
 
 def _try_lock(fd: int) -> bool:

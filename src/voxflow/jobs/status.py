@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from voxflow.errors import printable
+
 from .state import STATES, JobState
 
 
@@ -59,13 +61,13 @@ def format_status(status: JobStatus) -> str:
     parts = [f"{c['done']} done", f"{c['failed']} failed", f"{c['pending']} pending"]
     if c["running"]:
         parts.append(f"{c['running']} running")
-    lines = [f"{status.directory}: {total} files: {', '.join(parts)}"
+    lines = [f"{printable(status.directory)}: {total} files: {', '.join(parts)}"
              + (" (a run is in progress)" if status.active else "")]  # fmt: skip
     for f in status.files:
         if f.state == "failed":
             tries = f"{f.attempts} attempt{'s' if f.attempts != 1 else ''}"
-            lines.append(f"  failed: {f.path}: {f.error} ({tries})")
+            lines.append(f"  failed: {printable(f.path)}: {printable(f.error or '')} ({tries})")
     for f in status.files:
         if f.state == "pending" and f.error and f.error.startswith("output missing"):
-            lines.append(f"  pending: {f.path}: {f.error}")
+            lines.append(f"  pending: {printable(f.path)}: {printable(f.error)}")
     return "\n".join(lines) + "\n"

@@ -36,8 +36,8 @@ log = logging.getLogger("voxflow.server")
 _ws_log = logging.getLogger("voxflow.server.websockets")
 _ws_log.setLevel(logging.INFO)
 
-_SPEECH_PATH = re.compile(
-    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?$",
+_SPEECH_PATH = re.compile(  # matched against the whole path (fullmatch), never a part of it
+    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?",
     re.IGNORECASE,
 )
 
@@ -125,7 +125,7 @@ class SpeechServer:
             self.stats["unauthorized"] += 1
             return _respond(ws, HTTPStatus.UNAUTHORIZED, "a valid subscription key is required")
         path = unquote(request.path.partition("?")[0])
-        if not _SPEECH_PATH.search(path):
+        if not _SPEECH_PATH.fullmatch(path):
             self.stats["not_found"] += 1
             return _respond(
                 ws,

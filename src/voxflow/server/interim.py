@@ -69,8 +69,10 @@ def to_mono_float(data: bytes, fmt: WaveFormat) -> np.ndarray:
         x = _MULAW[raw]
     elif fmt.encoding is WaveEncoding.ALAW:
         x = _ALAW[raw]
-    elif fmt.encoding is WaveEncoding.FLOAT:
-        x = raw.view("<f4" if width == 4 else "<f8").astype(np.float32)
+    elif fmt.encoding is WaveEncoding.FLOAT:  # NaN and inf as silence, the rest at full scale
+        x = raw.view("<f4" if width == 4 else "<f8")
+        x = np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+        x = x.astype(np.float32)
     elif width == 1:
         x = (raw.astype(np.float32) - 128.0) / 128.0
     elif width == 3:

@@ -26,7 +26,8 @@ _KNOWN = frozenset(
         "wordlevelconfidence",
     ]
 )
-_MODE_PATH = re.compile(r"/speech/recognition/(\w+)/cognitiveservices/v1/?$", re.IGNORECASE)
+# The whole path, not a part of it (nor one with a trailing newline, as ``$`` would allow).
+_MODE_PATH = re.compile(r"/speech/recognition/(\w+)/cognitiveservices/v1/?", re.IGNORECASE)
 
 
 class RecognitionMode(StrEnum):
@@ -122,7 +123,7 @@ def parse_target(target: str) -> RequestOptions:
 
 
 def _path_mode(path: str) -> RecognitionMode | None:
-    match = _MODE_PATH.search(path)
+    match = _MODE_PATH.fullmatch(path)
     return RecognitionMode.parse(match.group(1), "request path") if match else None
 
 

@@ -17,7 +17,9 @@ from voxflow.errors import ProtocolError
 _SUBTYPE_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 _EXTENSIBLE = 0xFFFE
 _MAX_RATE = 768_000
-_MAX_CHANNELS = 32
+#: Channel counts the decoder can open as raw PCM: those FFmpeg has a default layout for (what
+#: ``av.AudioLayout(f"{n}c")`` accepts). A turn in any other count is refused at its header.
+DECODABLE_CHANNELS = frozenset([*range(1, 9), 10, 12, 14, 16, 24])
 
 
 class WaveEncoding(IntEnum):
@@ -49,9 +51,15 @@ class WaveFormat:
     def __post_init__(self) -> None:
         if self.bits_per_sample not in _WIDTHS[self.encoding]:
             raise ValueError(f"{self.encoding.name} cannot be {self.bits_per_sample}-bit")
-        if not 1 <= self.channels <= _MAX_CHANNELS or not 1 <= self.sample_rate <= _MAX_RATE:
+        if not 1 <= self.sample_rate <= _MAX_RATE:
             raise ValueError(
                 f"unusable format: {self.channels} channel(s) at {self.sample_rate} Hz"
+            )
+        if self.channels not in DECODABLE_CHANNELS:
+            raise ValueError(
+                f"{self.bits_per_sample}-bit {self.encoding.name} in {self.channels} channel(s) "
+                f"at {self.sample_rate} Hz cannot be decoded: 1 to 8, 10, 12, 14, 16 or 24 "
+                "channels can"
             )
 
     @property
@@ -79,7 +87,7 @@ def build_wave_header(fmt: WaveFormat, *, data_size: int = 0, extensible: bool =
         fmt.bits_per_sample,
     )
     if extensible:
-        mask = (1 << fmt.channels) - 1 if fmt.channels < 32 else 0xFFFFFFFF
+        mask = (1 << fmt.channels) - 1
         chunk = (
             struct.pack("<H", _EXTENSIBLE)
             + common
