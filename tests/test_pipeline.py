@@ -175,3 +175,24 @@ async def test_the_start_decision_hears_the_same_speech_whatever_the_batches(bur
         heard.append(clip.samples)
     assert len(heard[0]) >= len(BURSTS) * RATE  # every burst: less than 30 s of speech in all
     assert all(np.array_equal(heard[0], other) for other in heard[1:])
+
+
+async def test_speech_that_comes_back_without_text_is_counted(bursts) -> None:
+    """A clip the engine returns no text for is not lost silently: the transcript and the
+    last progress event say which stretches came back empty."""
+
+    class Silent(FakeEngine):
+        async def recognize(self, clips, plan, settings):  # type: ignore[no-untyped-def]
+            results = await super().recognize(clips, plan, settings)
+            return [[] if round(c.start) == 5 else r for c, r in zip(clips, results, strict=True)]
+
+    events = []
+    result = await transcribe_async(
+        bursts, engine=Silent(), options=options(), progress=events.append
+    )
+    (dropped,) = result.extra["dropped"]
+    assert dropped["start"] < 5.0 < 6.0 < dropped["end"]
+    assert len(result.segments) == len(BURSTS) - 1
+    assert events[-1].finished and events[-1].dropped == 1
+    clean = await transcribe_async(bursts, engine=FakeEngine(), options=options())
+    assert "dropped" not in clean.extra

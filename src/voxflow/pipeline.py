@@ -76,6 +76,7 @@ class Progress:
     done: float
     total: float | None
     segments: int
+    dropped: int = 0  # clips of speech that came back without text (known once finished)
     finished: bool = False
 
 
@@ -209,9 +210,10 @@ async def stream(
 ) -> AsyncIterator[Segment]:
     """Yield the source's segments in time order as soon as each is recognised.
 
-    ``info``, when given, receives ``duration`` and ``language`` once the stream ends, and
-    ``failed_sessions`` (dicts of start, end, error) when the engine lost stretches of audio
-    after its retries; a source whose every clip failed raises EngineError instead.
+    ``info``, when given, receives ``duration`` and ``language`` once the stream ends,
+    ``dropped`` (dicts of start, end) for speech the segmenter found that the engine returned
+    no text for, and ``failed_sessions`` (dicts of start, end, error) when the engine lost
+    stretches of audio after its retries; a source whose every clip failed raises EngineError.
     """
     options = options or TranscribeOptions()
     engine = engine or create_engine()
@@ -237,10 +239,11 @@ async def stream(
         if progress:
             progress(Progress(name, settled, producer.total, count))
 
-    pending: list[asyncio.Task[list[list[Segment]]]] = []
+    pending: list[tuple[list[Clip], asyncio.Task[list[list[Segment]]]]] = []
     max_in_flight = max(caps.workers, caps.parallel_clips)
     failures: list[FailedClip] = []
     recognised = 0  # clips recognised without failure
+    dropped: list[Clip] = []  # speech the segmenter found that came back without text
     batches = aiter(producer.batches(batch_size))
     upcoming: asyncio.Task[list[Clip] | None] | None = asyncio.ensure_future(anext(batches, None))
     held: list[list[Clip]] = []  # batches taken from the source, not yet submitted
@@ -249,7 +252,8 @@ async def stream(
             # With room for more work, wait for the next batch or the oldest result, whichever
             # comes first: a live source that pauses must not hold back finished results.
             if upcoming is not None and len(pending) < max_in_flight:
-                await asyncio.wait({upcoming, *pending[:1]}, return_when=asyncio.FIRST_COMPLETED)
+                oldest = {pending[0][1]} if pending else set()
+                await asyncio.wait({upcoming, *oldest}, return_when=asyncio.FIRST_COMPLETED)
                 if upcoming.done():
                     batch = upcoming.result()
                     upcoming = None
@@ -272,18 +276,24 @@ async def stream(
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
                 work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
-                pending.append(asyncio.ensure_future(work))
+                pending.append((batch, asyncio.ensure_future(work)))
             held = []
             # Results leave in submission order, so segments come out in time order.
             while pending and (
-                upcoming is None or len(pending) >= max_in_flight or pending[0].done()
+                upcoming is None or len(pending) >= max_in_flight or pending[0][1].done()
             ):
+                clips, task = pending.pop(0)
+                lost: list[FailedClip] = []
                 try:
-                    results = await pending.pop(0)
+                    results = await task
                 except ClipsFailed as exc:  # keep what was recognised; report what was lost
-                    failures.extend(exc.failures)
+                    lost = exc.failures
                     results = exc.results
+                failures.extend(lost)
                 recognised += sum(1 for segs in results if segs)
+                failed_at = {f.start for f in lost}
+                dropped += [c for c, segs in zip(clips, results, strict=True)
+                            if not segs and c.start not in failed_at]  # fmt: skip
                 for segs in results:
                     for seg in segs:
                         count += 1
@@ -293,11 +303,14 @@ async def stream(
             _report_failures(failures, recognised, name, info)
         info["duration"] = total
         info["language"] = _overall_language(plan)
+        if dropped:
+            info["dropped"] = [{"start": round(c.start, 3), "end": round(c.end, 3)}
+                               for c in dropped]  # fmt: skip
         if progress:
-            progress(Progress(name, total or settled, total, count, finished=True))
+            progress(Progress(name, total or settled, total, count, len(dropped), finished=True))
     finally:
         producer.stop()
-        for task in [*pending, *([upcoming] if upcoming is not None else [])]:
+        for task in [*(t for _, t in pending), *([upcoming] if upcoming is not None else [])]:
             task.cancel()
 
 
@@ -426,7 +439,7 @@ async def transcribe_async(
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language
-    extra = {"failed_sessions": info["failed_sessions"]} if info.get("failed_sessions") else {}
+    extra = {key: info[key] for key in ("dropped", "failed_sessions") if info.get(key)}
     return Transcript(
         source=name,
         duration=round(float(info.get("duration") or 0.0), 3),

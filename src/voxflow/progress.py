@@ -84,6 +84,7 @@ class JsonReporter(Reporter):
             total=None if event.total is None else round(event.total, 3),
             segments=event.segments,
             eta=eta,
+            **({"dropped": event.dropped} if event.finished else {}),
         )
 
     def finished(self, name: str, error: str | None) -> None:

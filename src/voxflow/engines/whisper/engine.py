@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from voxflow.audio.pcm import SAMPLE_RATE, frame_db
+from voxflow.audio.pcm import SAMPLE_RATE
 from voxflow.engines.base import Capabilities, Clip, DecodeSettings
 from voxflow.engines.whisper.batching import Batcher
 from voxflow.engines.whisper.decode import Decoded, Piece, WindowDecoder
@@ -50,12 +50,10 @@ PAUSE_SPLIT = 1.0
 SENTENCE_PAUSE_SPLIT = 0.3
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
 PUNCTUATION = "\"'“¿([{-.。,，!！?？:：”)]}、 "  # not words (a phrase of these alone is dropped)
-# Decodes of one clip: the first, then continuations of an unfinished phrase or a tail.
+# Decodes of one clip: the first, then continuations of an unfinished phrase.
 MAX_ROUNDS = 3
 # Audio after an unfinished phrase that is decoded again (less: the phrase is kept as it is).
 MIN_RESUME = 0.5
-# Audio left after the last recognised word that is decoded again if it sounds like speech.
-MIN_TAIL = 1.0
 # A clip overrules the language decided at the start when it is this sure of another, and
 # gives the decided one less than SWITCH_RULED_OUT.
 SWITCH_SURE = 0.8
@@ -186,20 +184,6 @@ def is_looping(text: str) -> bool:
     return collapse_repeated_text(text, max_repeats=3) != text.strip()
 
 
-def has_speech_after(samples: np.ndarray, start: int, frame: int = 480) -> bool:
-    """Whether ``samples[start:]`` holds 300 ms within 20 dB of the clip's loud frames."""
-    level = frame_db(samples, frame)
-    if len(level) == 0 or start >= len(level) * frame:
-        return False
-    loud = level > np.percentile(level, 90) - 20
-    run = 0
-    for is_loud in loud[start // frame :]:
-        run = run + 1 if is_loud else 0
-        if run >= 10:
-            return True
-    return False
-
-
 def hotwords(phrases: Sequence[str]) -> str | None:
     """The phrase list as Whisper's hotwords, trimmed to what fits its prompt."""
     words: list[str] = []
@@ -253,18 +237,6 @@ def _cut(clip: Clip, at: float) -> Clip:
     """The clip from ``at`` seconds on."""
     index = int(at * SAMPLE_RATE)
     return Clip(clip.start + index / SAMPLE_RATE, clip.samples[index:])
-
-
-def _speech_tail(clip: Clip, pieces: Sequence[Piece]) -> Clip | None:
-    """What follows the last recognised word, when it is long and loud enough to be speech
-    that the decode skipped (Whisper sometimes ends its text early)."""
-    if not pieces:
-        return None
-    last = pieces[-1]
-    end = float(last.words[-1]["end"]) if last.words else last.end
-    if clip.duration - end < MIN_TAIL or not has_speech_after(clip.samples, int(end * SAMPLE_RATE)):
-        return None
-    return _cut(clip, end)
 
 
 class WhisperEngine:
@@ -409,9 +381,10 @@ class WhisperEngine:
         idents: Sequence[Identified],
     ) -> list[list[Segment]]:
         """Decode clips of one language together. A clip whose last phrase was left
-        unfinished is decoded on from that phrase's start (as sequential Whisper seeks), and
-        one whose text ends early while speech goes on has that tail decoded; these follow-ups
-        from all clips share the next batched round."""
+        unfinished is decoded on from that phrase's start (as sequential Whisper seeks); these
+        follow-ups from all clips share the next batched round. (Decoding again what follows
+        the last word when the text seems to end early invented endings on real speech, and
+        is not done.)"""
         placed: list[list[tuple[float, Piece]]] = [[] for _ in clips]  # (clip start, piece)
         pending = list(enumerate(clips))
         firsts = self._decode([c.samples for c in clips], code, settings)
@@ -420,20 +393,16 @@ class WhisperEngine:
             last = round_ == MAX_ROUNDS
             follow: list[tuple[int, Clip]] = []
             for (i, clip), result in zip(pending, decoded, strict=True):
-                then: Clip | None = None
                 kept = result.pieces
                 if (
                     not last
                     and result.resume is not None
                     and (clip.duration - result.resume >= MIN_RESUME)
                 ):
-                    then = _cut(clip, result.resume)
+                    follow.append((i, _cut(clip, result.resume)))
                 else:
                     kept = kept + ([result.unfinished] if result.unfinished else [])
-                    then = None if last else _speech_tail(clip, kept)
                 placed[i].extend((clip.start, piece) for piece in kept)
-                if then is not None:
-                    follow.append((i, then))
             pending = follow
             if not pending:
                 break
