@@ -42,6 +42,11 @@ from voxflow.transcript import Segment, Word
 
 # Whisper's own rule for "this window holds no speech".
 NO_SPEECH_PROB = 0.6
+# Words that fail Whisper's hallucination test are dropped only where the decode itself is
+# doubtful: improbable (LOGPROB_FLOOR) or likelier than this not to be speech. Real speech the
+# model reads badly (French on the base model) fails the word test too, but is decoded with
+# confidence.
+NO_SPEECH_DOUBT = 0.5
 LOGPROB_FLOOR = -1.0
 # Text that gzip shrinks this much is a repetition loop (Whisper's threshold).
 COMPRESSION_RATIO_LIMIT = 2.4
@@ -455,8 +460,9 @@ class WhisperEngine:
                 for at, p in placed
                 if p.text.strip(PUNCTUATION)
             ]  # fmt: skip
-        if is_hallucination(words):
-            return []  # a clip cut from silence holds nothing but a made-up phrase
+        doubtful = first.avg_logprob < LOGPROB_FLOOR or first.no_speech_prob > NO_SPEECH_DOUBT
+        if doubtful and is_hallucination(words):
+            return []  # words Whisper's own test calls made up, in a decode it doubts
         spoken = [w for w in words if w.word.strip(PUNCTUATION)]  # a lone "." is no phrase
         return [
             Segment(
