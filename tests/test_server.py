@@ -719,3 +719,68 @@ def test_serve_key_file_errors_are_one_line(
     for args, message in cases.items():
         assert main(["serve", "--port", "0", *args]) == 1
         assert capsys.readouterr().err == f"voxflow: error: {message}\n"
+
+
+class _FailingEngine:
+    """An engine whose recognition always fails (a stand-in: the point is the server's
+    behaviour when a turn fails while its client still streams, not the failure's cause)."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        from fakes import FakeOptions
+        from voxflow.engines.base import Capabilities
+
+        self.options = FakeOptions("failing")
+        self.capabilities = Capabilities()
+
+    async def identify(self, clips, candidates):  # type: ignore[no-untyped-def]
+        raise VoxflowError("the model fell over")
+
+    async def recognize(self, clips, plan, settings):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(2.0)  # long enough for the turn's queue and audio pipe to fill
+        raise VoxflowError("the model fell over")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) -> None:
+    """A turn whose recognition fails while its audio pipe is full: the feed that waits for
+    room returns (before, it waited for good, holding the session's slot and blocking
+    shutdown), and the client is told why."""
+    from voxflow.server.turn import TurnRunner
+    from voxflow.server.usp import ContextOptions, Turn, TurnSettings
+
+    settings = TurnSettings(
+        mode=RecognitionMode.CONVERSATION, language="en-US", languages=(),
+        language_id_mode=None, detailed=False, word_timings=False, word_confidence=False,
+        phrases=(), phrase_weight=None, profanity=None, initial_silence_timeout=None,
+        end_silence_timeout=None, offset_base=0.0, previous_service_tag=None,
+    )  # fmt: skip
+    turn = Turn(new_request_id(), ContextOptions(), settings, PCM16)
+    failures: list[str] = []
+
+    async def send(message: str) -> None:
+        return None
+
+    async def fail(reason: str) -> None:
+        failures.append(reason)
+
+    runner = TurnRunner(
+        turn, PCM16, plan=turn_plan(settings), engine=_FailingEngine(),  # type: ignore[arg-type]
+        options=TranscribeOptions(), send=send, fail=fail,
+    )  # fmt: skip
+    _, pcm = wav_payload(weather)
+    frames = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)] * 40  # more than it holds
+
+    async def stream_frames() -> None:  # as the session feeds a client's audio frames
+        for frame in frames:
+            await runner.feed(frame)
+
+    runner.start()
+    feeding = asyncio.ensure_future(stream_frames())
+    await asyncio.wait_for(runner.wait(), 30)
+    await asyncio.wait_for(feeding, 5)  # released, not waiting for room
+    assert failures and failures[0].startswith("recognition failed: the model fell over")
+    await runner.aclose()

@@ -168,12 +168,12 @@ class TurnRunner:
         except VoxflowError as exc:
             if self.turn.audio_bytes or not self.audio_ended:
                 log.warning("turn %s failed: %s", self.turn.request_id, exc)
-                await self._fail(f"recognition failed: {exc.reason}"[:120])
+                await self._abandon(f"recognition failed: {exc.reason}"[:120])
                 return
             # No audio at all (the empty frame came first): a turn without speech.
         except Exception:  # a bug must not leave the client waiting for turn.end
             log.exception("turn %s failed", self.turn.request_id)
-            await self._fail("internal server error")
+            await self._abandon("internal server error")
             return
         end, base = self.turn.audio_end, self.settings.offset_base
         if interactive:
@@ -181,6 +181,15 @@ class TurnRunner:
         else:  # acknowledge all the audio, so that the SDK does not replay any of it
             await self._send(self.replies.status(RecognitionStatus.END_OF_DICTATION, end, end))
         await self._finish(end)
+
+    async def _abandon(self, reason: str) -> None:
+        """The turn failed: nobody reads its audio any more, so the pipe is dropped (waking a
+        feed that waits for room, which would hold the session for good), then the client is
+        told why."""
+        self.pipe.abort()
+        if self.interim is not None:
+            await self.interim.aclose()
+        await self._fail(reason)
 
     async def _finish(self, end: float) -> None:
         self.pipe.abort()
