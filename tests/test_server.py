@@ -784,3 +784,23 @@ async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) 
     await asyncio.wait_for(feeding, 5)  # released, not waiting for room
     assert failures and failures[0].startswith("recognition failed: the model fell over")
     await runner.aclose()
+
+
+@pytest.mark.parametrize("rate", [1, 4000])
+def test_a_sample_rate_too_low_for_speech_closes_with_1002_at_the_header(
+    server: BackgroundServer, rate: int
+) -> None:
+    """A 1 Hz header made each byte a second of audio to upsample (about 1 GB per frame of
+    3,500 bytes, on the event loop); such a turn is refused before any audio is read."""
+    header = bytearray(build_wave_header(PCM16))
+    header[24:32] = struct.pack("<II", rate, 2 * rate)
+    rid = new_request_id()
+    with open_ws(server.url) as ws:
+        ws.send(speech_config_message())
+        ws.send(speech_context_message(rid))
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(audio_message(rid, bytes(header)))
+            ws.send(audio_message(rid, bytes(3500)))
+            ws.send(audio_end_message(rid))
+        code, reason = close_code(ws)
+    assert code == 1002 and f"at {rate} Hz (speech needs 8000" in reason

@@ -357,13 +357,13 @@ def test_request_target_round_trip(options: RequestOptions) -> None:
 wave_formats = st.one_of(
     st.builds(
         WaveFormat,
-        st.integers(1, 768_000),
+        st.integers(8000, 768_000),
         st.sampled_from(sorted(DECODABLE_CHANNELS)),
         st.sampled_from([8, 16, 24, 32]),
     ),
     st.builds(
         WaveFormat,
-        st.integers(1, 768_000),
+        st.integers(8000, 768_000),
         st.integers(1, 8),
         st.sampled_from([32, 64]),
         st.just(WaveEncoding.FLOAT),
@@ -615,6 +615,13 @@ def test_header_and_audio_in_one_frame() -> None:
                 f"16-bit PCM in {n} channel(s) at 16000 Hz cannot be decoded",
             )
             for n in (9, 17, 31, 32)  # counts FFmpeg has no layout for: refused at the header
+        ],
+        *[
+            (
+                RIFF[:24] + struct.pack("<II", rate, 2 * rate) + RIFF[32:],
+                f"1 channel(s) at {rate} Hz (speech needs 8000 to 768000 Hz)",
+            )
+            for rate in (1, 100, 7999)  # 1 Hz made each byte a second of audio to resample
         ],
         (RIFF[:12] + b"fmt " + struct.pack("<I", 14) + RIFF[20:34] + RIFF[36:], "shorter than 16"),
         (

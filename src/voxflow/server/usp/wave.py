@@ -16,6 +16,9 @@ from voxflow.errors import ProtocolError
 # The GUID tail shared by every KSDATAFORMAT_SUBTYPE_* (the first two bytes are the format tag).
 _SUBTYPE_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 _EXTENSIBLE = 0xFFFE
+# Sample rates a turn may declare. Below telephone speech's 8 kHz nothing is intelligible, and
+# a rate such as 1 Hz would make every byte a second of audio to resample (gigabytes of it).
+_MIN_RATE = 8000
 _MAX_RATE = 768_000
 #: Channel counts the decoder can open as raw PCM: those FFmpeg has a default layout for (what
 #: ``av.AudioLayout(f"{n}c")`` accepts). A turn in any other count is refused at its header.
@@ -51,9 +54,10 @@ class WaveFormat:
     def __post_init__(self) -> None:
         if self.bits_per_sample not in _WIDTHS[self.encoding]:
             raise ValueError(f"{self.encoding.name} cannot be {self.bits_per_sample}-bit")
-        if not 1 <= self.sample_rate <= _MAX_RATE:
+        if not _MIN_RATE <= self.sample_rate <= _MAX_RATE:
             raise ValueError(
-                f"unusable format: {self.channels} channel(s) at {self.sample_rate} Hz"
+                f"unusable format: {self.channels} channel(s) at {self.sample_rate} Hz "
+                f"(speech needs {_MIN_RATE} to {_MAX_RATE} Hz)"
             )
         if self.channels not in DECODABLE_CHANNELS:
             raise ValueError(
