@@ -402,10 +402,10 @@ def checks(rows: Sequence[Row], repeat: dict[str, Any] | None) -> list[tuple[str
                     f"{g.vf_rate:.3f} vs {g.fw_rate:.3f}"))  # fmt: skip
     for g in group_by(rows, lambda r: r.item.language):
         if g.unit == "CER" or g.files >= MIN_LANGUAGE_FILES:
-            out.append((f"{g.unit} {g.name} ({g.files} files): voxflow no higher",
+            out.append((f"{g.unit} {g.name} ({_files(g.files)}): voxflow no higher",
                         g.vf_rate <= g.fw_rate, f"{g.vf_rate:.3f} vs {g.fw_rate:.3f}"))
     empty = sum(r.vf.empty and not r.fw.empty for r in rows)
-    out.append(("no empty output where the baseline has text", empty == 0, f"{empty} files"))
+    out.append(("no empty output where the baseline has text", empty == 0, _files(empty)))
     vf_inv = sum(len(r.vf.invented) for r in rows)
     fw_inv = sum(len(r.fw.invented) for r in rows)
     out.append(("no more invented runs than the baseline", vf_inv <= fw_inv,
@@ -413,8 +413,12 @@ def checks(rows: Sequence[Row], repeat: dict[str, Any] | None) -> list[tuple[str
     if repeat is not None:
         differ = repeat["text_differs"]
         out.append((f"the same text every run ({repeat['runs']} runs)", not differ,
-                    f"{len(differ)} files differ"))  # fmt: skip
+                    f"{_files(len(differ))} differ"))  # fmt: skip
     return out
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
 
 
 # --- output --------------------------------------------------------------------------------
