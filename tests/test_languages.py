@@ -252,3 +252,15 @@ def test_confidence_labels_are_monotonic(a: float, b: float) -> None:
 def test_confidence_outside_unit_interval_is_a_bug(p: float) -> None:
     with pytest.raises(ValueError):
         confidence_label(p)
+
+
+@pytest.mark.parametrize(
+    ("tag", "script"),
+    [("zh", "Hans"), ("zh-CN", "Hans"), ("zh-SG", "Hans"), ("zh-Hans-HK", "Hans"),
+     ("zh-TW", "Hant"), ("zh-HK", "Hant"), ("zh-MO", "Hant"), ("zh-Hant", "Hant"),
+     ("cmn-Hant-CN", "Hant")],
+)  # fmt: skip
+def test_chinese_script_follows_the_tag(tag: str, script: str) -> None:
+    from voxflow.languages import chinese_script
+
+    assert chinese_script(resolve_language(tag)) == script

@@ -339,3 +339,16 @@ def test_a_read_sentence_gets_no_invented_ending(corpus: Path, engine) -> None:
     result = transcribe(corpus / "eval/fleurs-cuttledoc/fleurs-en-001.ogg", engine=engine)
     text = _normalise(result.text)
     assert text.endswith("in the middle of a sentence") and "sorry" not in text
+
+
+def test_mandarin_comes_out_in_the_script_its_tag_asks_for(corpus: Path, engine) -> None:
+    """Whisper base writes this FLEURS Mandarin clip in Traditional characters; zh (and
+    zh-CN) mean Simplified, zh-TW Traditional, whatever Whisper mixed."""
+    path = corpus / "eval/whisperstt/fleurs_zh_1883_clip5.wav"
+    simplified = transcribe(path, engine=engine)
+    assert simplified.language == "zh"
+    assert "该项目于" in simplified.text and "該項目於" not in simplified.text
+    taiwan = TranscribeOptions(languages=LanguagePlan.parse(forced="zh-TW"))
+    traditional = transcribe(path, engine=engine, options=taiwan)
+    assert "該項目於" in traditional.text and "该项目于" not in traditional.text
+    assert all(w.word in traditional.text for s in traditional.segments for w in s.words)

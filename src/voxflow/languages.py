@@ -199,6 +199,15 @@ def parse_languages(spec: str | Iterable[str]) -> tuple[Language, ...]:
     return tuple(result)
 
 
+def chinese_script(language: Language) -> str:
+    """``Hant`` (Traditional) for Chinese tagged so (``zh-Hant``, ``zh-TW``, ``zh-HK``,
+    ``zh-MO``), else ``Hans`` (Simplified: ``zh``, ``zh-CN``, ``zh-SG``, a detected ``zh``)."""
+    parts = language.tag.split("-")[1:]
+    if "Hant" in parts or "Hans" in parts:
+        return "Hant" if "Hant" in parts else "Hans"
+    return "Hant" if any(p in ("TW", "HK", "MO") for p in parts) else "Hans"
+
+
 def candidate_for(whisper: str, languages: Sequence[Language]) -> Language | None:
     """The candidate a Whisper detection stands for: the first given with that code, or None."""
     code = whisper.strip().lower()

@@ -11,6 +11,8 @@ text on every run, alone or among other files.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import os
 import re
 import threading
@@ -35,6 +37,7 @@ from voxflow.languages import (
     LanguagePlan,
     LidMode,
     candidate_for,
+    chinese_script,
     model_code,
     resolve_language,
 )
@@ -229,6 +232,22 @@ def split_by_pauses(words: Sequence[Word]) -> list[list[Word]]:
     return groups
 
 
+@functools.cache
+def _script_converter(script: str) -> Any:
+    """OpenCC's converter into ``Hans`` (Simplified) or ``Hant`` (Traditional) characters."""
+    import opencc
+
+    return opencc.OpenCC("t2s" if script == "Hans" else "s2t")
+
+
+def in_script(segment: Segment, script: str) -> Segment:
+    """A Chinese segment's text and words in one script: Whisper mixes them, and often writes
+    Traditional characters for Mandarin asked for as ``zh`` or ``zh-CN``."""
+    convert = _script_converter(script).convert
+    words = tuple(dataclasses.replace(w, word=convert(w.word)) for w in segment.words)
+    return dataclasses.replace(segment, text=convert(segment.text), words=words)
+
+
 def _own_language(decided: Identified, own: Identified) -> Identified:
     """The file's language for a clip, unless the clip's own identification overrules it: it
     is sure of another language while the file's is all but ruled out for it."""
@@ -323,6 +342,10 @@ class WhisperEngine:
         by_part: dict[int, list[Segment]] = {}
         for indices, out in zip(groups.values(), outs, strict=True):
             by_part.update(zip(indices, out, strict=True))
+        for k, (_, _, ident) in enumerate(flat):
+            if self._code(ident.language) == "zh":  # one script, the one the tag asks for
+                script = chinese_script(ident.language)
+                by_part[k] = [in_script(segment, script) for segment in by_part[k]]
         results: list[list[Segment]] = [[] for _ in clips]
         for k, (i, _, _) in enumerate(flat):
             results[i].extend(by_part[k])
