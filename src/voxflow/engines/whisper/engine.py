@@ -305,8 +305,10 @@ class WhisperEngine:
     async def recognize(
         self, clips: Sequence[Clip], plan: LanguagePlan, settings: DecodeSettings
     ) -> list[list[Segment]]:
-        """Each clip in the plan's fixed language; else each clip identified among the
-        candidates, and in continuous mode split where its language switches."""
+        """Each clip in the plan's fixed language (one decided at the start gives way where a
+        clip is sure of another); else identified among the candidates, clip by clip, and in
+        continuous mode split where its language switches. Chinese comes out in the script
+        its tag asks for."""
         fixed = plan.fixed
         if plan.forced is None and plan.decided is not None:
             # Decided from the file's first speech: a clip whose own evidence contradicts it
