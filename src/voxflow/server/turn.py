@@ -35,6 +35,7 @@ from voxflow.transcript import Segment, Word
 
 log = logging.getLogger("voxflow.server")
 
+
 def turn_plan(settings: TurnSettings) -> LanguagePlan:
     """The turn's languages, parsed once: the locales to identify among when language id was
     asked for, else its one recognition language (or any); ConfigError names an unknown one."""
