@@ -1,4 +1,6 @@
-"""Language codes: BCP-47 tags (as Azure takes them) mapped onto Whisper's codes, and LID modes.
+"""Languages, parsed once: BCP-47 tags (as Azure takes them) mapped onto Whisper's codes, the LID
+modes, and the ``LanguagePlan`` (forced language, candidates, mode) that the pipeline, the
+engines and the server share.
 
 Candidates arrive as ``"en-US,es-MX,zh-CN"`` (Azure locales), bare codes (``"en"``), ISO 639-2/3
 codes (``"eng"``), legacy codes (``"iw"``) or English names (``"spanish"``); each becomes a
@@ -10,8 +12,8 @@ Decisions, so that behaviour is predictable:
 * Script and region subtags do not change the language (``zh-Hans-CN``, ``zh-TW`` → ``zh``,
   ``sr-Latn-RS`` → ``sr``), except Chinese of Hong Kong or Macau (``zh-HK``, ``zh-MO``), which
   Azure uses for Cantonese speech, and ``yue``/``zh-yue``: these map to Whisper's ``yue``. A
-  model that lacks ``yue`` (every Whisper before large-v3) gets ``zh`` instead when the caller
-  passes the model's ``supported`` codes.
+  model that lacks ``yue`` (every Whisper before large-v3) gets ``zh`` instead
+  (:func:`model_code`).
 * Two candidates that share a Whisper code (``en-US,en-GB``) are both kept: Azure can tell them
   apart; Whisper cannot, and a Whisper detection of ``en`` is reported as the first one given
   (see :func:`candidate_for`). A tag given twice is kept once.
