@@ -17,6 +17,8 @@ Decisions, so that behaviour is predictable:
 * Two candidates that share a Whisper code (``en-US,en-GB``) are both kept: Azure can tell them
   apart; Whisper cannot, and a Whisper detection of ``en`` is reported as the first one given
   (see :func:`candidate_for`). A tag given twice is kept once.
+* For Chinese the script or region says which characters come out (:func:`chinese_script`):
+  Simplified unless the tag says Traditional (``zh-Hant``, ``zh-TW``, ``zh-HK``, ``zh-MO``).
 """
 
 from __future__ import annotations
