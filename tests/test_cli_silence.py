@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import av
 import numpy as np
 import pytest
 
+from users import needs_unprivileged, unprivileged
 from voxflow import silence as vs
 from voxflow.audio import load
 from voxflow.cli import main
@@ -323,14 +323,7 @@ def test_a_named_pipe_nobody_writes_to_is_one_line_after_a_bounded_wait(tmp_path
     assert list(json.loads(done.stdout)) == [str(speech)]  # the other file is answered
 
 
-def unprivileged(command: list[str]) -> list[str]:
-    """``command`` as a user that file permissions stop: as is, or as nobody under root."""
-    return command if os.geteuid() != 0 else ["setpriv", "--reuid=65534", "--regid=65534",
-                                              "--clear-groups", *command]  # fmt: skip
-
-
-@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and shutil.which("setpriv") is None),
-                    reason="needs POSIX permissions and a user they stop")  # fmt: skip
+@needs_unprivileged
 def test_unreadable_files_are_one_line_each_and_the_others_are_answered(speech):
     with tempfile.TemporaryDirectory() as where:  # not under pytest's root-only directory
         folder = Path(where)

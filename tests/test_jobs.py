@@ -22,6 +22,7 @@ import pytest
 
 import media
 from speech import read_wav, write_wav
+from users import needs_unprivileged, unprivileged
 from voxflow.audio import sources
 from voxflow.cli import main
 from voxflow.errors import InputError
@@ -287,6 +288,25 @@ def test_a_second_run_on_the_same_directory_is_refused(
     assert err == (
         f"voxflow: error: {tmp_path}: another voxflow run is using this output directory\n"
     )
+
+
+@needs_unprivileged
+def test_jobs_status_on_a_directory_it_may_not_read_is_one_line(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job directory the user may not look into: one line naming it, not a traceback (nor
+    click's usage error)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as where:  # not under pytest's root-only directory
+        Path(where).chmod(0o755)
+        out = Path(where) / "out"
+        assert run([clips["a"], "-o", out, *FAST], capsys) == (0, "")
+        out.chmod(0o700)
+        status = [sys.executable, "-m", "voxflow", "jobs", "status", str(out)]
+        done = subprocess.run(unprivileged(status), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == f"voxflow: error: {out}: cannot read the job state: Permission denied\n"
 
 
 def test_a_damaged_job_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

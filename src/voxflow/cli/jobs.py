@@ -23,7 +23,9 @@ app.add_typer(jobs_app, name="jobs")
 
 @jobs_app.command()
 def status(
-    directory: Annotated[Path, typer.Argument(help="The output directory of a transcribe job.")],
+    directory: Annotated[
+        Path, typer.Argument(help="The output directory of a transcribe job.", readable=False)
+    ],
     format: Annotated[
         str, typer.Option("--format", help="text (for people) or json.")
     ] = "text",

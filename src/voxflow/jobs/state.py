@@ -133,7 +133,12 @@ class JobState:
     @classmethod
     def read(cls, directory: Path) -> JobState:
         """Open a job for reading only, without its lock (for ``voxflow jobs status``)."""
-        if not (directory / JOB_FILE).is_file():
+        try:
+            found = (directory / JOB_FILE).is_file()
+        except OSError as exc:  # a directory the user may not look into
+            reason = f"cannot read the job state: {exc.strerror or exc}"
+            raise OutputError(reason, source=str(directory)) from None
+        if not found:
             raise OutputError("no voxflow job here (no .voxflow-job.sqlite)", source=str(directory))
         return cls(directory, _connect(directory / JOB_FILE, readonly=True), None)
 
