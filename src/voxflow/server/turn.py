@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from voxflow.audio import RawPcm
 from voxflow.engines.base import Clip, Engine
 from voxflow.errors import VoxflowError
-from voxflow.languages import Identified, LanguagePlan, LidMode
+from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, stream
 from voxflow.server.interim import Hypothesis, InterimDecoder
 from voxflow.server.pipe import AudioPipe
@@ -214,8 +214,8 @@ class TurnRunner:
         plan = self._partial_plan
         if label and plan.fixed is None and self.options.languages.mode is LidMode.AT_START:
             decided = next((c for c in plan.candidates if c.tag == label), None)
-            if decided is not None:  # the first phrase decides the partials' language too
-                self._partial_plan = plan.deciding(Identified(decided, segment.confidence or 0.0))
+            if decided is not None:  # the first phrase fixes the partials' language too
+                self._partial_plan = LanguagePlan(forced=decided)
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
         message = self.replies.segment(

@@ -330,9 +330,10 @@ class WhisperEngine:
             found = await self.identify(clips, plan.candidates)
             parts = [[(clip, ident)] for clip, ident in zip(clips, found, strict=True)]
         flat = [(i, part, ident) for i, pieces in enumerate(parts) for part, ident in pieces]
+        codes = [self._code(ident.language) for _, _, ident in flat]
         groups: dict[str, list[int]] = {}
-        for k, (_, _, ident) in enumerate(flat):
-            groups.setdefault(self._code(ident.language), []).append(k)
+        for k, code in enumerate(codes):
+            groups.setdefault(code, []).append(k)
         outs = await asyncio.gather(
             *(
                 self._batcher.run(
@@ -344,8 +345,8 @@ class WhisperEngine:
         by_part: dict[int, list[Segment]] = {}
         for indices, out in zip(groups.values(), outs, strict=True):
             by_part.update(zip(indices, out, strict=True))
-        for k, (_, _, ident) in enumerate(flat):
-            if self._code(ident.language) == "zh":  # one script, the one the tag asks for
+        for k, ((_, _, ident), code) in enumerate(zip(flat, codes, strict=True)):
+            if code == "zh":  # one script, the one the tag asks for
                 script = chinese_script(ident.language)
                 by_part[k] = [in_script(segment, script) for segment in by_part[k]]
         results: list[list[Segment]] = [[] for _ in clips]
@@ -452,7 +453,7 @@ class WhisperEngine:
         ident: Identified,
     ) -> list[Segment]:
         """A clip's segments from its decoded pieces, by Whisper's rules: none for silence or a
-        made-up phrase, a fallback decode for a loop or an improbable text. Segments carry the
+        made-up phrase in a doubtful decode, a second decode for a loop. Segments carry the
         language as the user named it and the confidence of its identification."""
         text = "".join(piece.text for _, piece in placed).strip()
         if not text:
