@@ -60,6 +60,12 @@ def check_languages(languages: Sequence[str], lid: LidMode) -> tuple[str, ...]:
     return tags
 
 
+def plan_languages(plan: LanguagePlan) -> tuple[str, ...]:
+    """A session's languages for the plan: its fixed locale, or the candidates to identify."""
+    fixed = plan.fixed
+    return check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
+
+
 def _span(start: float, end: float) -> str:
     def clock(t: float) -> str:
         m, s = divmod(max(t, 0.0), 60)
@@ -103,8 +109,7 @@ class AzureEngine:
     ) -> list[list[Segment]]:
         """Transcribe each clip as a session: in the plan's fixed locale, or the service
         identifying among its candidates (none: en-US, the service's default)."""
-        fixed = plan.fixed
-        tags = check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
+        tags = plan_languages(plan)
         return await self._recognize_all(clips, tags, plan.mode, settings)
 
     async def identify(
@@ -133,8 +138,7 @@ class AzureEngine:
         info: dict[str, Any],
     ) -> AsyncIterator[Segment]:
         """The whole source as one session of its own compressed bytes (``compressed=True``)."""
-        fixed = plan.fixed
-        tags = check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
+        tags = plan_languages(plan)
         audio = await asyncio.get_running_loop().run_in_executor(
             self._pool, compressed_audio, source, name
         )
