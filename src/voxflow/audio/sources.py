@@ -106,8 +106,11 @@ def read_bytes(source: Any, name: str | None = None) -> bytes:
             return Path(target.removeprefix("file:")).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", source=name) from None
-    data = target.read()
-    return bytes(data or b"")
+    try:
+        return bytes(target.read() or b"")
+    finally:
+        if isinstance(target, _NamedPipe):  # a pipe opened here is closed here
+            target.close()
 
 
 def _target(data: Any, name: str) -> Any:
