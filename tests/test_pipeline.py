@@ -17,6 +17,7 @@ from voxflow.engines.base import Capabilities, DecodeSettings
 from voxflow.errors import EngineError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, stream, transcribe_async
+from voxflow.transcript import Segment
 
 RATE = 16000
 BURSTS = (1.0, 5.0, 9.0, 13.0)  # a second of tone at each, 3 s of silence between (> MERGE_GAP)
@@ -33,8 +34,10 @@ def bursts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def options(**kw: object) -> TranscribeOptions:
-    """Silence segmentation (no VAD model), one clip per batch, so each burst is one call."""
-    return TranscribeOptions(vad="silence", batch_size=1, **kw)  # type: ignore[arg-type]
+    """Silence segmentation (no VAD model), one clip per batch, so each burst is one call;
+    segments of at most 10 s, so that the 16 s file is cut rather than taken as one window."""
+    kw = {"batch_size": 1, "max_segment": 10.0, **kw}
+    return TranscribeOptions(vad="silence", **kw)  # type: ignore[arg-type]
 
 
 async def test_segments_leave_in_time_order_though_calls_finish_out_of_order(bursts) -> None:
@@ -84,7 +87,7 @@ async def test_decode_settings_reach_every_call(bursts) -> None:
 
 async def test_a_parallel_engine_gets_one_clip_per_call(bursts) -> None:
     engine = FakeEngine(capabilities=Capabilities(parallel_clips=3))
-    await transcribe_async(bursts, engine=engine, options=TranscribeOptions(vad="silence"))
+    await transcribe_async(bursts, engine=engine, options=options(batch_size=8))
     assert [len(call[0]) for call in engine.recognize_calls] == [1] * len(BURSTS)
 
 
@@ -152,7 +155,8 @@ async def test_progress_moves_with_each_clip_and_ends_at_the_duration(bursts) ->
     events = []
     engine = FakeEngine(delays=(0.05,))
     await transcribe_async(
-        bursts, engine=engine, options=TranscribeOptions(vad="silence"), progress=events.append
+        bursts, engine=engine, options=TranscribeOptions(vad="silence", max_segment=10),
+        progress=events.append,
     )
     assert len(engine.recognize_calls) == len(BURSTS)  # one call per clip of the batch
     moving = [e.done for e in events if not e.finished]
@@ -169,7 +173,7 @@ async def test_the_start_decision_hears_the_same_speech_whatever_the_batches(bur
     for size in (1, 2, 8):
         engine = FakeEngine()
         plan = LanguagePlan.parse("en-US,es-MX")
-        opts = TranscribeOptions(vad="silence", batch_size=size, languages=plan)
+        opts = TranscribeOptions(vad="silence", batch_size=size, languages=plan, max_segment=10)
         await transcribe_async(bursts, engine=engine, options=opts)
         ((clip,),) = engine.identify_calls
         heard.append(clip.samples)
@@ -196,3 +200,35 @@ async def test_speech_that_comes_back_without_text_is_counted(bursts) -> None:
     assert events[-1].finished and events[-1].dropped == 1
     clean = await transcribe_async(bursts, engine=FakeEngine(), options=options())
     assert "dropped" not in clean.extra
+
+
+async def test_a_recording_that_fits_one_window_is_one_clip_from_its_start(bursts) -> None:
+    """16 s of bursts with 30 s windows: one call, the whole file from 0 s (as Whisper
+    decodes it), however the speech lies in it."""
+    engine = FakeEngine()
+    result = await transcribe_async(bursts, engine=engine, options=options(max_segment=30.0))
+    (((clip,), _, _),) = engine.recognize_calls
+    assert clip.start == 0.0 and clip.end == pytest.approx(16.0)
+    assert [s.text for s in result.segments] == ["clip 0.0"]
+
+
+async def test_speech_a_window_leaves_unheard_is_recognised_on_its_own(bursts) -> None:
+    """The window's text covers the first burst only (as when Whisper writes one language
+    and skips a sentence in another): the other bursts are recognised again, each alone."""
+
+    class FirstOnly(FakeEngine):
+        async def recognize(self, clips, plan, settings):  # type: ignore[no-untyped-def]
+            results = await super().recognize(clips, plan, settings)
+            return [[Segment(0.9, 2.0, "first", None, None)] if c.start == 0.0 else r
+                    for c, r in zip(clips, results, strict=True)]  # fmt: skip
+
+    engine = FirstOnly()
+    result = await transcribe_async(bursts, engine=engine, options=options(max_segment=30.0))
+    assert [len(clips) for clips, _, _ in engine.recognize_calls] == [1, len(BURSTS) - 1]
+    again = engine.recognize_calls[1][0]
+    for clip, at in zip(again, BURSTS[1:], strict=True):
+        assert clip.start <= at and clip.end >= at + 1.0 and clip.duration < 3.0
+    assert result.segments[0].text == "first"
+    assert len(result.segments) == len(BURSTS)
+    assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
+    assert "dropped" not in result.extra

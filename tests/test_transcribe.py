@@ -325,6 +325,27 @@ def test_a_code_switch_keeps_its_sentence_with_default_options(
     assert any(s.language == "zh" and s.end <= len(mandarin) / RATE for s in result.segments)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "eval/leopard/test_de.wav",
+        "eval/leopard/test_fr.wav",
+        "eval/fleurs-cuttledoc/fleurs-pt-002.ogg",
+    ],
+)
+def test_a_recording_that_fits_one_window_gets_whisper_s_own_text(
+    corpus: Path, engine, path: str
+) -> None:
+    """Under 30 s, the whole recording is Whisper's window and its samples are rounded to
+    16 bits as faster-whisper decodes them (an Ogg file here): the words are those of plain
+    ``WhisperModel.transcribe`` (cutting the window at the speech changed a word in each)."""
+    ours = transcribe(corpus / path, engine=engine)
+    segments, _ = engine.model.transcribe(str(corpus / path))
+    plain = "".join(s.text for s in segments)
+    assert _normalise(ours.text) == _normalise(plain), (ours.text, plain)
+    assert ours.segments[0].start < 1.0 < ours.segments[-1].end
+
+
 def test_real_french_speech_read_badly_is_not_dropped(corpus: Path, engine) -> None:
     """Whisper base reads this FLEURS clip poorly, so its words fail Whisper's hallucination
     test; the decode is confident, so the words are kept (they used to vanish)."""

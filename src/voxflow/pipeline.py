@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import numpy as np
+
 from voxflow.audio.pcm import SAMPLE_RATE
 from voxflow.audio.sources import source_name
 from voxflow.engines import create_engine
@@ -83,6 +85,22 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class _Window(Clip):
+    """A whole recording decoded as one window, with the speech the segmenter found in it:
+    speech the window's decode leaves without a word is decoded again on its own (with its
+    own language evidence), so that one window's decision never costs a sentence."""
+
+    regions: tuple[Clip, ...] = ()
+
+    def unheard(self, segments: Sequence[Segment]) -> list[Clip]:
+        """The regions no recognised word (or, without word times, segment) overlaps."""
+        spans = [(w.start, w.end) for seg in segments for w in seg.words] or [
+            (seg.start, seg.end) for seg in segments
+        ]
+        return [r for r in self.regions if not any(a < r.end and b > r.start for a, b in spans)]
+
+
 class _Producer:
     """Runs decode + segmentation in a thread, handing clips to the loop with back-pressure."""
 
@@ -130,6 +148,10 @@ class _Producer:
         return False
 
     def _run(self) -> None:
+        """Decode and segment the source, queueing its clips. A recording no longer than one
+        window (Whisper's 30 s) that has speech is one clip from its start, as faster-whisper
+        decodes it: cutting it at the speech could only move Whisper's window, which changes
+        its text both ways (docs/accuracy-findings.md, finding 3), and saves no work."""
         from voxflow.audio import open_audio
         from voxflow.segments import SegmentOptions, speech_segments
         from voxflow.vad import VadOptions
@@ -139,29 +161,47 @@ class _Producer:
                 self.source, sample_rate=SAMPLE_RATE, channels=1, name=self.name
             ) as audio:
                 self.total = audio.info.duration
+                caps = self.caps  # an engine that takes long clips gets speech packed into them
+                window = caps.max_clip or self.options.max_segment
+                # A recording the header says fits one window is held whole (at most one
+                # window's samples), to be decoded as that window if it has speech.
+                whole = self.total is not None and self.total <= window
                 frames = 0
+                held: list[np.ndarray] | None = [] if whole else None
 
                 def counted() -> Iterable[Any]:
-                    nonlocal frames
+                    nonlocal frames, held
                     for chunk in audio:
                         frames = chunk.start + len(chunk.samples)
+                        if held is not None:
+                            held.append(chunk.samples.reshape(-1))
+                            if frames > window * SAMPLE_RATE:  # the header was wrong
+                                held = None
                         yield chunk
 
-                caps = self.caps  # an engine that takes long clips gets speech packed into them
                 segments = speech_segments(
                     counted(),
                     detector=self.options.vad,
                     options=SegmentOptions(
-                        max_duration=caps.max_clip or self.options.max_segment,
+                        max_duration=window,
                         pad=SEGMENT_PAD,
                         merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
                     ),
                     vad_options=VadOptions(threshold=self.options.vad_threshold),
                 )
+                found: list[Clip] = []
                 for seg in segments:
                     if self._stop.is_set():
                         return
-                    if not self._put(Clip(seg.start, seg.samples.reshape(-1))):
+                    found.append(Clip(seg.start, seg.samples.reshape(-1)))
+                    if held is None:
+                        clips, found = found, []
+                        if not all(self._put(clip) for clip in clips):
+                            return
+                if held is not None and found:
+                    found = [_Window(0.0, np.concatenate(held), tuple(found))]
+                for clip in found:
+                    if not self._put(clip):
                         return
                 self.duration = frames / SAMPLE_RATE
         except VoxflowError as exc:
@@ -402,12 +442,19 @@ async def _recognize(
     itself), so that progress moves as each clip finishes: ``clip_done`` gets the seconds of
     the source the clip settles (its span, the silence before it included)."""
 
-    async def one(clip: Clip, span: float) -> tuple[list[Segment], list[FailedClip]]:
+    async def recognize(clips: list[Clip]) -> tuple[list[Segment], list[FailedClip]]:
         try:
-            (segments,) = await engine.recognize([clip], plan, settings)
+            results = await engine.recognize(clips, plan, settings)
             lost: list[FailedClip] = []
         except ClipsFailed as exc:
-            (segments,), lost = exc.results, exc.failures
+            results, lost = exc.results, exc.failures
+        return [seg for segments in results for seg in segments], lost
+
+    async def one(clip: Clip, span: float) -> tuple[list[Segment], list[FailedClip]]:
+        segments, lost = await recognize([clip])
+        if isinstance(clip, _Window) and not lost and (unheard := clip.unheard(segments)):
+            more, lost = await recognize(unheard)
+            segments = sorted([*segments, *more], key=lambda seg: seg.start)
         clip_done(span)
         return segments, lost
 

@@ -118,11 +118,14 @@ class WindowDecoder:
 
     def _features(self, samples: np.ndarray, frames: int) -> np.ndarray:
         """The window's log-Mel features, zero-padded to ``frames`` as faster-whisper pads
-        them to 30 s."""
+        them to 30 s. The samples are first rounded to 16 bits, as faster-whisper's own decoder
+        delivers them: half a 16-bit step is enough to change Whisper's text, so a compressed
+        source then gives the features (and the text) the reference implementation gives."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
-        return pad_or_trim(extractor(samples[: extractor.n_samples])[..., :-1], frames)
+        pcm16 = np.clip(np.round(samples[: extractor.n_samples] * 32768.0), -32768, 32767)
+        return pad_or_trim(extractor((pcm16 / 32768.0).astype(np.float32))[..., :-1], frames)
 
     def encode(self, windows: Sequence[np.ndarray], *, keep: bool = True) -> list[np.ndarray]:
         """Encoder outputs of the windows: from the cache, else computed (and cached if
