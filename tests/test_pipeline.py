@@ -4,7 +4,9 @@ engines, decode settings, failures, one clip per call for parallel engines. No m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +234,51 @@ async def test_speech_a_window_leaves_unheard_is_recognised_on_its_own(bursts) -
     assert len(result.segments) == len(BURSTS)
     assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
     assert "dropped" not in result.extra
+
+
+
+class _Stalling:
+    """Decoded audio that stalls once, ``seconds`` long, at ``at`` seconds of the file (a
+    busy machine, a slow disk): longer than the pipeline waits for a live source."""
+
+    def __init__(self, audio: object, at: float, seconds: float) -> None:
+        self.audio, self.info, self.at, self.seconds = audio, audio.info, at, seconds
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for chunk in self.audio:
+            if chunk.start >= self.at * RATE and self.seconds:
+                time.sleep(self.seconds)
+                self.seconds = 0.0
+            yield chunk
+
+
+async def test_a_file_decides_its_language_on_the_same_speech_however_slowly_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stall in decoding a file (of known length) must not make the start decision hear
+    less of it, or a loaded machine would write another confidence (or language). The stall
+    is simulated by wrapping the real decoder."""
+    import voxflow.audio
+
+    x = np.zeros(60 * RATE, dtype=np.float32)
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE).astype(np.float32)
+    for at in range(1, 60, 4):
+        x[at * RATE : (at + 1) * RATE] = tone
+    path = write_wav(tmp_path / "bursts60.wav", x)
+    real_open = voxflow.audio.open_audio
+    plan = LanguagePlan.parse("en-US,es-MX")
+    heard = []
+    for stall in (0.0, 2.5):
+
+        @contextlib.contextmanager
+        def stalling(source, stall=stall, **kw):  # type: ignore[no-untyped-def]
+            with real_open(source, **kw) as audio:
+                yield _Stalling(audio, at=20.0, seconds=stall)
+
+        monkeypatch.setattr(voxflow.audio, "open_audio", stalling)
+        engine = FakeEngine()
+        await transcribe_async(path, engine=engine, options=options(languages=plan))
+        ((clip,),) = engine.identify_calls
+        heard.append(clip.samples)
+    assert len(heard[0]) >= 25 * RATE  # the speech of the first 30 s window, all of it
+    assert np.array_equal(heard[0], heard[1])

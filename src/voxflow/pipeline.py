@@ -303,10 +303,12 @@ async def stream(
             if held and plan.fixed is None and _decides_at_start(plan, caps):
                 # From the first speech, however the batches happened to cut it (their sizes
                 # depend on timing), so that the same file decides the same language on every
-                # run; a live source that stalls for BATCH_WAIT is decided on what came.
+                # run; a live source (of unknown length) that stalls for BATCH_WAIT is
+                # decided on what came. A file is waited for, however slow the machine.
                 first = [clip for batch in held for clip in batch]
                 if upcoming is not None and not _enough_to_decide(first):
-                    more, _ = await asyncio.wait({upcoming}, timeout=BATCH_WAIT)
+                    wait = BATCH_WAIT if producer.total is None else None
+                    more, _ = await asyncio.wait({upcoming}, timeout=wait)
                     if more:
                         continue
                 plan = plan.deciding(await _decide_at_start(engine, plan, first))
@@ -413,8 +415,6 @@ async def _decide_at_start(engine: Engine, plan: LanguagePlan, clips: list[Clip]
     """Decide the language once from the first seconds of speech (up to Whisper's window): the
     first clip alone when it is long enough (the engine then reuses that work to decode it),
     else the first clips joined."""
-    import numpy as np
-
     if clips[0].duration >= AT_START_MIN:
         (ident,) = await engine.identify([clips[0]], plan.candidates)
         return ident
