@@ -29,6 +29,7 @@ from voxflow.engines import create_engine
 from voxflow.errors import ConfigError, VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, transcribe
+from voxflow.server.admission import Admission
 from voxflow.server.auth import authorized
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.interim import _Resampler, to_mono_float
@@ -522,7 +523,10 @@ def test_pace_reads_audio_no_faster_than_asked(weather: Path) -> None:
 
 
 def test_config_rejects_nonsense() -> None:
-    for bad in ({"port": 70000}, {"key": " "}, {"max_sessions": 0}, {"pace": 0.0}):
+    for bad in (
+        {"port": 70000}, {"key": " "}, {"max_sessions": 0}, {"pace": 0.0},
+        {"max_recognitions": 0}, {"max_queue_wait": 0.0}, {"max_queue_wait": float("nan")},
+    ):  # fmt: skip
         with pytest.raises(ConfigError):
             ServerConfig(**bad)
     with pytest.raises(ConfigError):
@@ -764,12 +768,13 @@ async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) 
     async def send(message: str) -> None:
         return None
 
-    async def fail(reason: str) -> None:
-        failures.append(reason)
+    async def fail(code: int, reason: str) -> None:
+        failures.append(f"{code} {reason}")
 
+    admission = Admission(max_sessions=1, max_recognitions=1, max_queue_wait=5.0)
     runner = TurnRunner(
         turn, PCM16, plan=turn_plan(settings), engine=_FailingEngine(),  # type: ignore[arg-type]
-        options=TranscribeOptions(), send=send, fail=fail,
+        options=TranscribeOptions(), send=send, fail=fail, ticket=admission.connect(),
     )  # fmt: skip
     _, pcm = wav_payload(weather)
     frames = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)] * 40  # more than it holds
@@ -782,8 +787,9 @@ async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) 
     feeding = asyncio.ensure_future(stream_frames())
     await asyncio.wait_for(runner.wait(), 30)
     await asyncio.wait_for(feeding, 5)  # released, not waiting for room
-    assert failures and failures[0].startswith("recognition failed: the model fell over")
+    assert failures and failures[0].startswith("1011 recognition failed: the model fell over")
     await runner.aclose()
+    assert admission.recognising == 0  # the failed turn gave its slot back
 
 
 @pytest.mark.parametrize("rate", [1, 4000])
