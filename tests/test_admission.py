@@ -51,7 +51,7 @@ async def test_a_turn_that_waits_past_the_bound_is_refused_and_leaves_the_line()
     policy = admission(recognitions=1, wait=0.2)
     first, second = policy.connect(), policy.connect()
     async with first.recognition():
-        with pytest.raises(Overloaded, match="no recognition slot within 0.2 s"):
+        with pytest.raises(Overloaded, match=r"no recognition slot within 0\.2 s"):
             async with second.recognition():
                 pass
         assert policy.waiting == 0
