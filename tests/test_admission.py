@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from voxflow.server import admission as admission_module
 from voxflow.server.admission import Admission, Overloaded
 
 
@@ -135,3 +136,17 @@ async def test_a_slot_handed_to_a_turn_that_was_cancelled_passes_on() -> None:
         await quitting
     await asyncio.wait_for(following, 1)
     assert entered.is_set() and policy.recognising == 0
+
+
+async def test_connections_that_idle_stop_counting_as_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that connects and sends nothing must not make the server refuse others."""
+    monkeypatch.setattr(admission_module, "FRESH_SECONDS", 0.05)
+    policy = admission(recognitions=1)
+    idle = [policy.connect() for _ in range(3)]
+    assert policy.waiting == 3 and policy.refusal() is not None
+    await asyncio.sleep(0.1)
+    assert policy.waiting == 0 and policy.refusal() is None
+    async with idle[0].recognition():  # an idle connection may still start a turn later
+        assert policy.recognising == 1

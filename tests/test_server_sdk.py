@@ -94,7 +94,10 @@ def push_stream(pcm: bytes) -> tuple[object, Callable[[], None]]:
 
 @pytest.fixture(scope="module")
 def server() -> BackgroundServer:
-    with BackgroundServer(ServerConfig(port=0), engine=create_engine()) as running:
+    # Slots for all 32 of test_32_concurrent_sdk_sessions: these tests are about the protocol;
+    # admission under load is test_an_overloaded_server_answers_or_refuses_each_client's.
+    config_ = ServerConfig(port=0, max_recognitions=32)
+    with BackgroundServer(config_, engine=create_engine()) as running:
         yield running
 
 

@@ -23,6 +23,9 @@ from voxflow.errors import VoxflowError
 
 CLOSE_TRY_AGAIN_LATER = 1013  # the websocket close code for "overloaded, retry later"
 _SMOOTHING = 0.3  # weight of the newest slot hold time in the running estimate
+# A new connection counts as a turn about to ask for a slot this long: the SDK sends its audio
+# at once, while a client that connects and idles must not make the server refuse others.
+FRESH_SECONDS = 5.0
 
 
 class Overloaded(VoxflowError):
@@ -38,15 +41,17 @@ class Admission:
         self.max_queue_wait = max_queue_wait
         self.sessions = 0  # connections admitted and not yet closed
         self.recognising = 0  # slots held
-        self._fresh = 0  # admitted connections whose first turn has not asked for a slot yet
+        # Admitted connections whose first turn has not asked for a slot yet: when they came.
+        self._fresh: dict[Ticket, float] = {}
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._hold: float | None = None  # running estimate of how long a slot is held, s
         self._closed = False
 
     @property
     def waiting(self) -> int:
-        """Turns waiting for a slot, and new connections that will ask for one."""
-        return len(self._waiting) + self._fresh
+        """Turns waiting for a slot, and connections of the last few seconds that will ask."""
+        recent = time.monotonic() - FRESH_SECONDS
+        return len(self._waiting) + sum(1 for since in self._fresh.values() if since > recent)
 
     def expected_wait(self) -> float | None:
         """Seconds a new connection's turn would wait for a slot (None: not measured yet)."""
@@ -77,8 +82,9 @@ class Admission:
     def connect(self) -> Ticket:
         """Count a connection the transport has accepted; close the ticket when it ends."""
         self.sessions += 1
-        self._fresh += 1
-        return Ticket(self)
+        ticket = Ticket(self)
+        self._fresh[ticket] = time.monotonic()
+        return ticket
 
     def close(self) -> None:
         """Shutting down: refuse new connections and wake every waiting turn with Overloaded."""
@@ -128,14 +134,13 @@ class Ticket:
 
     def __init__(self, admission: Admission) -> None:
         self._admission = admission
-        self._fresh = True
         self._open = True
 
     @asynccontextmanager
     async def recognition(self) -> AsyncIterator[None]:
         """Hold a recognition slot for the block; waits in line, Overloaded after the bound."""
         admission = self._admission
-        self._leave_fresh()
+        admission._fresh.pop(self, None)
         await admission._acquire()
         began = time.monotonic()
         try:
@@ -147,10 +152,5 @@ class Ticket:
         """The connection ended (idempotent)."""
         if self._open:
             self._open = False
-            self._leave_fresh()
+            self._admission._fresh.pop(self, None)
             self._admission.sessions -= 1
-
-    def _leave_fresh(self) -> None:
-        if self._fresh:
-            self._fresh = False
-            self._admission._fresh -= 1
