@@ -29,6 +29,7 @@ from voxflow.engines import create_engine
 from voxflow.errors import ConfigError, VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, transcribe
+from voxflow.server.admission import Admission
 from voxflow.server.auth import authorized
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.interim import _Resampler, to_mono_float
@@ -522,7 +523,10 @@ def test_pace_reads_audio_no_faster_than_asked(weather: Path) -> None:
 
 
 def test_config_rejects_nonsense() -> None:
-    for bad in ({"port": 70000}, {"key": " "}, {"max_sessions": 0}, {"pace": 0.0}):
+    for bad in (
+        {"port": 70000}, {"key": " "}, {"max_sessions": 0}, {"pace": 0.0},
+        {"max_recognitions": 0}, {"max_queue_wait": 0.0}, {"max_queue_wait": float("nan")},
+    ):  # fmt: skip
         with pytest.raises(ConfigError):
             ServerConfig(**bad)
     with pytest.raises(ConfigError):
@@ -600,27 +604,147 @@ def test_interim_decoding_makes_non_finite_floats_silence_without_warnings() -> 
         np.testing.assert_array_equal(y, expected)  # silence; full scale; the rest as it was
 
 
-def test_non_finite_float_audio_prints_no_warnings_on_the_servers_stderr() -> None:
-    """The real ``voxflow serve`` (interim results on) given float turns with NaN, inf, huge."""
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def _low_rate_header(rate: int) -> bytes:
+    header = bytearray(build_wave_header(WaveFormat(16000, 1, 8)))
+    header[24:32] = struct.pack("<II", rate, rate)
+    return bytes(header)
+
+
+def _abuse(url: str, key: str, speech: np.ndarray) -> dict[str, object]:
+    """The abuse cases of issue 13 that reach the server, one after another; what each got."""
+    auth = {"Ocp-Apim-Subscription-Key": key}
+    seen: dict[str, object] = {}
+
+    def refused_upgrade(**headers: str) -> int:
+        with pytest.raises(InvalidStatus) as info:
+            open_ws(url, **headers)
+        return info.value.response.status_code
+
+    def open_when_free() -> ClientConnection:
+        """A connection as soon as a session slot is free: sessions of clients that left must
+        end within seconds (a stuck one would hold its --max-sessions slot for good)."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return open_ws(url, **auth)
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 503
+                assert time.monotonic() < deadline, "the sessions of clients that left never ended"
+                time.sleep(0.2)
+
+    def closed_at_the_header(header: bytes, frame: bytes) -> tuple[int, str]:
+        rid = new_request_id()
+        with open_ws(url, **auth) as ws:
+            ws.send(speech_config_message())
+            ws.send(speech_context_message(rid))
+            with contextlib.suppress(ConnectionClosed):
+                ws.send(audio_message(rid, header))
+                ws.send(audio_message(rid, frame))
+                ws.send(audio_end_message(rid))
+            return close_code(ws)
+
+    seen["wrong key"] = refused_upgrade(**{"Ocp-Apim-Subscription-Key": "nope"})
+    seen["speech path inside the path"] = refused_upgrade(
+        **auth, path="/x/speech/recognition/conversation/cognitiveservices/v1"
+    )
+    # Case 2: a 1 Hz header and a 3,500-byte frame (it used to add about 1 GB each), six times.
+    seen["1 Hz header"] = {closed_at_the_header(_low_rate_header(1), bytes(3500))[0]
+                           for _ in range(6)}  # fmt: skip
+    # Case 9: a channel count FFmpeg cannot open.
+    seen["32 channels"] = closed_at_the_header(pcm16_header_with_channels(32), bytes(320 * 32))[0]
+    for name in ("binary header longer than the frame", "audio that is not RIFF"):
+        with open_ws(url, **auth) as ws:
+            for message in MALFORMED[name]:
+                ws.send(message)
+            seen[name] = close_code(ws)[0]
+    # Case 1's shape: a client floods a turn with more audio than its pipe holds, then drops
+    # the socket without a close; each time its session (and --max-sessions slot) must end.
+    for _ in range(4):
+        with open_when_free() as ws, contextlib.suppress(ConnectionClosed, OSError):
+            for message in client_messages(bytes(32000 * 30), PCM16, chunk_seconds=2.0):
+                ws.send(message)
+            ws.close_socket()
+    # Case 3: connections beyond --max-sessions (3) are refused at once while the others stay.
+    with contextlib.ExitStack() as held:
+        for _ in range(3):
+            held.enter_context(open_when_free()).send(speech_config_message())
+        seen["a fourth connection"] = refused_upgrade(**auth)
+    # Non-finite float audio (NaN, ±inf, huge) with interim results on.
+    for bits, huge in ((32, 1e30), (64, 1e300)):
+        fmt = WaveFormat(16000, 1, bits, WaveEncoding.FLOAT)
+        pcm = impossible_floats(speech, huge).astype(f"<f{bits // 8}").tobytes()
+        with open_ws(url, **auth) as ws:
+            for message in client_messages(pcm, fmt, chunk_seconds=0.5):
+                ws.send(message)
+            seen[f"float{bits} NaN/inf"] = read_turn(ws)[-1].path
+    return seen
+
+
+def test_after_abuse_the_server_recognises_at_its_baseline_memory_and_sigterm_stops_it(
+    weather: Path,
+) -> None:
+    """One real ``voxflow serve`` (a key, 3 sessions at most, interim results on) through the
+    abuse cases of issue 13 that reach a server; after them a normal SDK recognition still
+    works, the server's memory is back near its baseline after warm-up, nothing reached its
+    stderr, and SIGTERM stops it within a few seconds while a client is mid-turn."""
+    speechsdk = pytest.importorskip(
+        "azure.cognitiveservices.speech", reason="azure-cognitiveservices-speech is not installed"
+    )
     speech = load(ROOT / "samples" / "austen-0870.wav", sample_rate=16000, channels=1).samples
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0"],
+    expected = normalise(reference(str(weather)))
+    env = {**os.environ, "VOXFLOW_SERVE_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0",
+                             "--max-sessions", "3"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def recognise(url: str) -> str:
+        config = speechsdk.SpeechConfig(host=url, subscription=KEY)
+        audio = speechsdk.audio.AudioConfig(filename=str(weather))
+        result = speechsdk.SpeechRecognizer(config, audio_config=audio).recognize_once()
+        return normalise(result.text)
+
     try:
         line = proc.stdout.readline()
         url = line.rpartition(" ")[2].strip()
         assert url.startswith("ws://"), line
-        for bits, huge in ((32, 1e30), (64, 1e300)):
-            fmt = WaveFormat(16000, 1, bits, WaveEncoding.FLOAT)
-            pcm = impossible_floats(speech[:, 0], huge).astype(f"<f{bits // 8}").tobytes()
-            replies = converse(url, client_messages(pcm, fmt, chunk_seconds=0.5))
-            assert replies[-1].path == "turn.end"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        assert recognise(url) == expected  # warm-up
+        _abuse(url, KEY, speech[:, 0])  # once more to warm every path
+        baseline = _rss_mib(proc.pid)
+        seen = _abuse(url, KEY, speech[:, 0])
+        assert recognise(url) == expected
+        grown = _rss_mib(proc.pid) - baseline
+        with open_ws(url, **{"Ocp-Apim-Subscription-Key": KEY}) as mid_turn:
+            for message in list(client_messages(pcm16(speech[:, 0]), PCM16))[:-1]:  # no end
+                mid_turn.send(message)
+            proc.send_signal(signal.SIGTERM)
+            began = time.monotonic()
+            _, err = proc.communicate(timeout=60)
+            stopped_in = time.monotonic() - began
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0
-    assert "Warning" not in err and "encountered" not in err, err
+    assert seen == {
+        "wrong key": 401,
+        "speech path inside the path": 404,
+        "1 Hz header": {1002},
+        "32 channels": 1002,
+        "binary header longer than the frame": 1002,
+        "audio that is not RIFF": 1002,
+        "a fourth connection": 503,
+        "float32 NaN/inf": "turn.end",
+        "float64 NaN/inf": "turn.end",
+    }
+    assert grown < 200, f"the server's RSS grew by {grown:.0f} MiB over its {baseline:.0f} MiB"
+    assert proc.returncode == 0 and stopped_in < 10, (proc.returncode, stopped_in)
+    assert "Warning" not in err and "encountered" not in err and "Traceback" not in err, err
+    assert KEY not in err
 
 
 def test_turn_settings_map_to_pipeline_options() -> None:
@@ -764,12 +888,13 @@ async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) 
     async def send(message: str) -> None:
         return None
 
-    async def fail(reason: str) -> None:
-        failures.append(reason)
+    async def fail(code: int, reason: str) -> None:
+        failures.append(f"{code} {reason}")
 
+    admission = Admission(max_sessions=1, max_recognitions=1, max_queue_wait=5.0)
     runner = TurnRunner(
         turn, PCM16, plan=turn_plan(settings), engine=_FailingEngine(),  # type: ignore[arg-type]
-        options=TranscribeOptions(), send=send, fail=fail,
+        options=TranscribeOptions(), send=send, fail=fail, ticket=admission.connect(),
     )  # fmt: skip
     _, pcm = wav_payload(weather)
     frames = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)] * 40  # more than it holds
@@ -782,8 +907,9 @@ async def test_a_failed_turn_releases_a_feed_that_waits_for_room(weather: Path) 
     feeding = asyncio.ensure_future(stream_frames())
     await asyncio.wait_for(runner.wait(), 30)
     await asyncio.wait_for(feeding, 5)  # released, not waiting for room
-    assert failures and failures[0].startswith("recognition failed: the model fell over")
+    assert failures and failures[0].startswith("1011 recognition failed: the model fell over")
     await runner.aclose()
+    assert admission.recognising == 0  # the failed turn gave its slot back
 
 
 @pytest.mark.parametrize("rate", [1, 4000])

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +94,10 @@ def push_stream(pcm: bytes) -> tuple[object, Callable[[], None]]:
 
 @pytest.fixture(scope="module")
 def server() -> BackgroundServer:
-    with BackgroundServer(ServerConfig(port=0), engine=create_engine()) as running:
+    # Slots for all 32 of test_32_concurrent_sdk_sessions: these tests are about the protocol;
+    # admission under load is test_an_overloaded_server_answers_or_refuses_each_client's.
+    config_ = ServerConfig(port=0, max_recognitions=32)
+    with BackgroundServer(config_, engine=create_engine()) as running:
         yield running
 
 
@@ -314,6 +318,42 @@ def test_32_concurrent_sdk_sessions(server: BackgroundServer, samples: Path) -> 
     assert outcomes == [(speechsdk.ResultReason.RecognizedSpeech, expected)] * 32
     assert server.server.stats["protocol_errors"] == errors_before
     assert grown < 150 * 2**20, f"RSS grew by {grown / 2**20:.0f} MiB"
+
+
+def test_an_overloaded_server_answers_or_refuses_each_client(samples: Path) -> None:
+    """16 clients at once against one recognition slot and a 1 s bound on the wait for it: each
+    ends with the right text or a prompt refusal (503 at the upgrade, or 1013 for a turn that
+    waited too long), never a timeout. The 64-client run: benchmarks/bench_server.py --burst."""
+    path = str(samples / "whatstheweatherlike.wav")
+    expected = normalise(reference(path).text)
+    codes = speechsdk.CancellationErrorCode
+    config_ = ServerConfig(port=0, max_recognitions=1, max_queue_wait=1.0)
+    with BackgroundServer(config_, engine=create_engine()) as busy:
+
+        def one(_: int) -> tuple[str, float]:
+            began = time.monotonic()
+            audio = speechsdk.audio.AudioConfig(filename=path)
+            result = speechsdk.SpeechRecognizer(config(busy), audio_config=audio).recognize_once()
+            took = time.monotonic() - began
+            if result.reason == speechsdk.ResultReason.RecognizedSpeech:
+                return ("right text" if normalise(result.text) == expected else result.text), took
+            details = result.cancellation_details
+            if details.code == codes.ServiceUnavailable:  # 503 at the upgrade, and retries
+                return "refused", took
+            if details.code == codes.ServiceError and "1013" in details.error_details:
+                return "refused", took
+            return f"{details.code}: {details.error_details}", took
+
+        assert one(0)[0] == "right text"  # warm-up; the slot's hold time is measured
+        with ThreadPoolExecutor(16) as pool:
+            outcomes = list(pool.map(one, range(16)))
+        stats = dict(busy.server.stats)
+    kinds = [kind for kind, _ in outcomes]
+    assert set(kinds) <= {"right text", "refused"}, kinds
+    assert "right text" in kinds and "refused" in kinds, kinds
+    assert stats["refused"] > 0
+    # Prompt: well before the SDK's own 80 s timeout (a bound on behaviour, not on speed).
+    assert max(took for kind, took in outcomes if kind == "refused") < 30, outcomes
 
 
 # -- the documentation's snippet -----------------------------------------------------------------

@@ -69,6 +69,20 @@ def serve(
         int,
         typer.Option(help="Concurrent connections; more get HTTP 503.", rich_help_panel=_LIMITS),
     ] = 64,
+    max_recognitions: Annotated[
+        int,
+        typer.Option(
+            help="Turns recognised at once; later ones wait for a slot.", rich_help_panel=_LIMITS
+        ),
+    ] = 4,
+    max_queue_wait: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a turn may wait for a slot (then 1013); a connection that would wait "
+            "longer gets HTTP 503 at once.",
+            rich_help_panel=_LIMITS,
+        ),
+    ] = 20.0,
     max_frame_bytes: Annotated[
         int, typer.Option(help="Largest websocket message accepted.", rich_help_panel=_LIMITS)
     ] = 256 * 1024,
@@ -128,6 +142,8 @@ def serve(
         max_frame_bytes=max_frame_bytes,
         max_turn_seconds=max_turn_seconds,
         max_sessions=max_sessions,
+        max_recognitions=max_recognitions,
+        max_queue_wait=max_queue_wait,
         idle_timeout=idle_timeout,
         pace=pace,
         interim=interim,

@@ -2,9 +2,10 @@
 
 Programs written for the Azure Speech SDK point ``SpeechConfig(host="ws://127.0.0.1:5000")``
 at it and get the embedded Whisper engine's results. The upgrade request is checked here
-(key → 401, path → 404, target → 400, capacity → 503); each accepted connection is a
-``Session``. Use ``SpeechServer`` as an async context manager (port 0 picks a free port, and
-``url`` says which), or ``run_server`` to serve until a signal.
+(key → 401, path → 404, target → 400, overload → 503, as ``voxflow.server.admission``
+decides); each accepted connection is a ``Session``. Use ``SpeechServer`` as an async context
+manager (port 0 picks a free port, and ``url`` says which), or ``run_server`` to serve until a
+signal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from websockets.http11 import Request, Response
 from voxflow.engines import create_engine
 from voxflow.engines.base import Engine
 from voxflow.errors import ConfigError, ProtocolError
+from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Admission
 from voxflow.server.auth import authorized
 from voxflow.server.config import ServerConfig
 from voxflow.server.session import Session
@@ -51,6 +53,12 @@ class SpeechServer:
         self.sessions: set[Session] = set()
         self.stats: Counter[str] = Counter()
         self.interim_gate: asyncio.Semaphore | None = None
+        cfg = self.config
+        self.admission = Admission(
+            max_sessions=cfg.max_sessions,
+            max_recognitions=cfg.max_recognitions,
+            max_queue_wait=cfg.max_queue_wait,
+        )
         self._server: Server | None = None
         self._connections = 0
 
@@ -96,6 +104,7 @@ class SpeechServer:
 
     async def aclose(self) -> None:
         """Stop listening and close every connection (1001, going away)."""
+        self.admission.close()  # turns waiting for a slot give up now, not at their bound
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -138,19 +147,19 @@ class SpeechServer:
         except ProtocolError as exc:
             self.stats["bad_requests"] += 1
             return _respond(ws, HTTPStatus.BAD_REQUEST, str(exc))
-        if len(self.sessions) >= cfg.max_sessions:
+        if (refusal := self.admission.refusal()) is not None:
             self.stats["refused"] += 1
-            return _respond(ws, HTTPStatus.SERVICE_UNAVAILABLE, "too many sessions; retry later")
+            return _respond(ws, HTTPStatus.SERVICE_UNAVAILABLE, refusal)
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if len(self.sessions) >= self.config.max_sessions:  # handshakes that raced the check
+        if (refusal := self.admission.refusal()) is not None:  # handshakes that raced the check
             self.stats["refused"] += 1
-            await ws.close(1013, "too many sessions; retry later")
+            await ws.close(CLOSE_TRY_AGAIN_LATER, refusal)
             return
         self._connections += 1
         self.stats["connections"] += 1
-        session = Session(self, ws, self._connections)
+        session = Session(self, ws, self._connections, self.admission.connect())
         self.sessions.add(session)
         try:
             await session.run()
@@ -160,6 +169,7 @@ class SpeechServer:
             with contextlib.suppress(Exception):
                 await ws.wait_closed()
         finally:
+            session.ticket.close()
             self.sessions.discard(session)
 
 

@@ -73,6 +73,10 @@ class ServerConfig:
     Bearer``); it never appears in repr, logs or errors. ``pace``: read each turn's audio at no
     more than N× real time, as the service does (None: as fast as it comes). ``interim``: send
     ``speech.hypothesis`` from partial decodes while audio streams. ``port`` 0 picks a free one.
+    ``max_recognitions`` turns recognise at once; a later one waits for a slot at most
+    ``max_queue_wait`` seconds, and a connection that would wait longer is refused at once
+    (``voxflow.server.admission``). The SDK gives up on a turn after about 80 s without a
+    result, so the wait plus a turn's own recognition must stay well under that.
     """
 
     host: str = "127.0.0.1"
@@ -81,6 +85,8 @@ class ServerConfig:
     max_frame_bytes: int = 256 * 1024
     max_turn_seconds: float = 3600.0
     max_sessions: int = 64
+    max_recognitions: int = 4
+    max_queue_wait: float = 20.0
     idle_timeout: float = 300.0
     pace: float | None = None
     interim: bool = True
@@ -95,10 +101,11 @@ class ServerConfig:
             raise ConfigError("the key must not be empty")
         if self.max_frame_bytes < 4096:
             raise ConfigError("max_frame_bytes must be at least 4096 (an SDK audio frame)")
-        for name in ("max_turn_seconds", "idle_timeout", "interim_interval"):
+        for name in ("max_turn_seconds", "idle_timeout", "interim_interval", "max_queue_wait"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
-        if self.max_sessions < 1:
-            raise ConfigError("max_sessions must be at least 1")
+        for name in ("max_sessions", "max_recognitions"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
         if self.pace is not None and not self.pace > 0:
             raise ConfigError("pace must be positive (a multiple of real time)")

@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from voxflow.errors import ConfigError, ProtocolError
+from voxflow.server.admission import Ticket
 from voxflow.server.turn import TurnRunner, turn_plan
 from voxflow.server.usp import (
     Audio,
@@ -36,14 +37,16 @@ log = logging.getLogger("voxflow.server")
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
 
 
 class Session:
     """Serves one client connection until it closes, misbehaves or idles."""
 
-    def __init__(self, server: SpeechServer, ws: ServerConnection, number: int) -> None:
+    def __init__(
+        self, server: SpeechServer, ws: ServerConnection, number: int, ticket: Ticket
+    ) -> None:
         self.server = server
+        self.ticket = ticket  # this connection's place in the server's admission
         self.config = server.config
         self.ws = ws
         self.number = number
@@ -116,8 +119,8 @@ class Session:
         reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
         self._close_task = asyncio.ensure_future(self.ws.close(code, reason))
 
-    async def _fail(self, reason: str) -> None:
-        self.close(CLOSE_INTERNAL, reason)
+    async def _fail(self, code: int, reason: str) -> None:
+        self.close(code, reason)
 
     async def _handle(self, conn: Connection, event: Event) -> None:
         if isinstance(event, SpeechContext):
@@ -168,6 +171,7 @@ class Session:
             options=self.config.options,
             send=self.send,
             fail=self._fail,
+            ticket=self.ticket,
             interim_gate=self.server.interim_gate,
             interim_interval=self.config.interim_interval,
         )

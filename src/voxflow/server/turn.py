@@ -6,6 +6,8 @@ Each segment the pipeline yields becomes one ``speech.phrase``. An interactive t
 (``recognize_once``) ends after its first phrase; a continuous one ends at the end of the
 audio with ``EndOfDictation`` covering it all, so the SDK replays nothing. Times are session
 seconds: a continuation turn's audio starts at its offset, which ``Replies`` subtracts again.
+The turn recognises while it holds a slot of the server's admission; one that waits too long
+for it is closed with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from voxflow.engines.base import Clip, Engine
 from voxflow.errors import VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, stream
+from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder
 from voxflow.server.pipe import AudioPipe
 from voxflow.server.usp import (
@@ -34,6 +37,8 @@ from voxflow.server.usp import (
 from voxflow.transcript import Segment, Word
 
 log = logging.getLogger("voxflow.server")
+
+CLOSE_INTERNAL = 1011
 
 
 def turn_plan(settings: TurnSettings) -> LanguagePlan:
@@ -64,7 +69,7 @@ def _shift(segment: Segment, by: float) -> Segment:
 
 
 Send = Callable[[str], Awaitable[None]]
-Fail = Callable[[str], Awaitable[None]]
+Fail = Callable[[int, str], Awaitable[None]]  # close the connection: code, reason
 
 
 class TurnRunner:
@@ -80,6 +85,7 @@ class TurnRunner:
         options: TranscribeOptions,
         send: Send,
         fail: Fail,
+        ticket: Ticket,
         interim_gate: asyncio.Semaphore | None = None,
         interim_interval: float = 1.0,
     ) -> None:
@@ -96,6 +102,7 @@ class TurnRunner:
         self.replies = Replies(turn.request_id, self.settings.offset_base)
         self._send = send
         self._fail = fail
+        self._ticket = ticket
         self.pipe = AudioPipe()
         self.source = RawPcm(self.pipe, fmt.sample_rate, fmt.channels, raw_format(fmt))
         self.interim = (
@@ -159,22 +166,27 @@ class TurnRunner:
     async def _run(self) -> None:
         interactive = not self.settings.mode.continuous
         try:
-            async for segment in stream(
-                self.source, engine=self.engine, options=self.options, name="<speech turn>"
-            ):
-                await self._phrase(_shift(segment, self.settings.offset_base))
-                if interactive:  # recognize_once: the first phrase ends the turn
-                    await self._finish(segment.end + self.settings.offset_base)
-                    return
+            async with self._ticket.recognition():
+                async for segment in stream(
+                    self.source, engine=self.engine, options=self.options, name="<speech turn>"
+                ):
+                    await self._phrase(_shift(segment, self.settings.offset_base))
+                    if interactive:  # recognize_once: the first phrase ends the turn
+                        await self._finish(segment.end + self.settings.offset_base)
+                        return
+        except Overloaded as exc:
+            log.info("turn %s refused: %s", self.turn.request_id, exc)
+            await self._abandon(CLOSE_TRY_AGAIN_LATER, exc.reason)
+            return
         except VoxflowError as exc:
             if self.turn.audio_bytes or not self.audio_ended:
                 log.warning("turn %s failed: %s", self.turn.request_id, exc)
-                await self._abandon(f"recognition failed: {exc.reason}"[:120])
+                await self._abandon(CLOSE_INTERNAL, f"recognition failed: {exc.reason}"[:120])
                 return
             # No audio at all (the empty frame came first): a turn without speech.
         except Exception:  # a bug must not leave the client waiting for turn.end
             log.exception("turn %s failed", self.turn.request_id)
-            await self._abandon("internal server error")
+            await self._abandon(CLOSE_INTERNAL, "internal server error")
             return
         end, base = self.turn.audio_end, self.settings.offset_base
         if interactive:
@@ -183,14 +195,14 @@ class TurnRunner:
             await self._send(self.replies.status(RecognitionStatus.END_OF_DICTATION, end, end))
         await self._finish(end)
 
-    async def _abandon(self, reason: str) -> None:
-        """The turn failed: nobody reads its audio any more, so the pipe is dropped (waking a
-        feed that waits for room, which would hold the session for good), then the client is
-        told why."""
+    async def _abandon(self, code: int, reason: str) -> None:
+        """The turn failed or was refused: nobody reads its audio any more, so the pipe is
+        dropped (waking a feed that waits for room, which would hold the session for good),
+        then the connection is closed with ``code`` and the reason."""
         self.pipe.abort()
         if self.interim is not None:
             await self.interim.aclose()
-        await self._fail(reason)
+        await self._fail(code, reason)
 
     async def _finish(self, end: float) -> None:
         self.pipe.abort()
