@@ -30,6 +30,11 @@ class BackgroundServer:
         """``ws://HOST:PORT``, for ``SpeechConfig(host=...)``."""
         return self.server.url
 
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT``, the OpenAI API's base without ``/v1``."""
+        return self.server.http_url
+
     def start(self, timeout: float = 120.0) -> BackgroundServer:
         """Start the loop and the server (loading the engine if needed); raise what start raises."""
         self._thread.start()

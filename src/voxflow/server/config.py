@@ -73,6 +73,8 @@ class ServerConfig:
     Bearer``); it never appears in repr, logs or errors. ``pace``: read each turn's audio at no
     more than N× real time, as the service does (None: as fast as it comes). ``interim``: send
     ``speech.hypothesis`` from partial decodes while audio streams. ``port`` 0 picks a free one.
+    ``max_requests``: OpenAI API transcriptions at once (more get 429); ``max_upload_mb``: the
+    largest upload they take (more get 413).
     """
 
     host: str = "127.0.0.1"
@@ -82,6 +84,8 @@ class ServerConfig:
     max_turn_seconds: float = 3600.0
     max_sessions: int = 64
     idle_timeout: float = 300.0
+    max_requests: int = 8
+    max_upload_mb: float = 100.0
     pace: float | None = None
     interim: bool = True
     interim_interval: float = 1.0
@@ -100,5 +104,9 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.max_sessions < 1:
             raise ConfigError("max_sessions must be at least 1")
+        if self.max_requests < 1:
+            raise ConfigError("max_requests must be at least 1")
+        if not self.max_upload_mb > 0:
+            raise ConfigError("max_upload_mb must be positive")
         if self.pace is not None and not self.pace > 0:
             raise ConfigError("pace must be positive (a multiple of real time)")
