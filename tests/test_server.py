@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.client
 import os
 import re
 import signal
@@ -689,6 +690,13 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
         assert info.value.response.status_code == 401
         with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
             ws.send(speech_config_message())
+        api = proc.stdout.readline()  # the OpenAI API, on the same port
+        assert api == f"voxflow serve: OpenAI audio API at http{match.group(1)[2:]}/v1\n"
+        for key, status in (("nope", 401), (KEY, 200)):
+            conn = http.client.HTTPConnection(match.group(1).removeprefix("ws://"), timeout=60)
+            conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {key}"})
+            assert conn.getresponse().status == status
+            conn.close()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -696,7 +704,7 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
             proc.kill()
     assert proc.returncode == 0
     assert "stopped" in err
-    assert KEY not in line + out + err
+    assert KEY not in line + api + out + err
 
 
 def test_serve_key_file_errors_are_one_line(

@@ -7,6 +7,8 @@ import functools
 import http.client
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -296,3 +298,21 @@ def test_a_full_server_answers_429_and_uploads_stream_to_a_removed_temporary_fil
     status, _, answer = first["answer"]
     assert status == 200 and json.loads(answer)["text"] == reference(AUSTEN).text
     assert not list(tmp_path.glob("voxflow-upload-*"))
+
+
+# -- the documentation's snippet -----------------------------------------------------------------
+def test_the_openai_snippet_in_docs_serve_md_works(server: BackgroundServer) -> None:
+    text = (ROOT / "docs/serve.md").read_text()
+    match = re.search(r"<!-- tested: openai -->\s*```python\n(.*?)```", text, re.DOTALL)
+    assert match, "docs/serve.md lost its tested openai snippet"
+    code = match.group(1)
+    assert "http://127.0.0.1:5000/v1" in code and '"es-mx.wav"' in code
+    code = code.replace("http://127.0.0.1:5000", server.http_url).replace('"KEY"', repr(KEY))
+    code = code.replace('"es-mx.wav"', repr(str(SPANISH)))
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    expected = reference(SPANISH)
+    first, *segments = run.stdout.splitlines()
+    assert first == f"spanish {expected.text}"
+    assert segments == [f"{s.start:.2f}-{s.end:.2f} {s.text}" for s in expected.segments]
