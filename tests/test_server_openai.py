@@ -3,6 +3,7 @@ real recordings; every answer is checked against the pipeline's own transcript o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.client
 import json
@@ -157,6 +158,26 @@ def test_streaming_sends_a_delta_per_segment_then_the_whole_text(
     types = [e.type for e in events]
     assert types == ["transcript.text.delta"] * len(expected.segments) + ["transcript.text.done"]
     assert "".join(e.delta for e in events[:-1]) == events[-1].text == expected.text
+
+
+def test_a_verbose_stream_adds_segment_times_languages_and_the_files(
+    server: BackgroundServer,
+) -> None:
+    """voxflow's extension for its web page: ``transcript.text.segment`` events, and the
+    finished transcript in every format in the last event."""
+    expected = reference(SPANISH)
+    with SPANISH.open("rb") as f:
+        events = list(client(server).audio.transcriptions.create(
+            model="whisper-1", file=f, stream=True, response_format="verbose_json"
+        ))  # fmt: skip
+    segments = [e for e in events if e.type == "transcript.text.segment"]
+    assert [(e.start, e.end, e.text, e.language) for e in segments] == [  # type: ignore[attr-defined]
+        (s.start, s.end, s.text, s.language) for s in expected.segments
+    ]
+    done = events[-1]
+    assert done.type == "transcript.text.done" and done.text == expected.text
+    named = dataclasses.replace(expected, source=SPANISH.name)  # the upload's name
+    assert done.files == {fmt: render(named, fmt) for fmt in ("txt", "srt", "vtt", "json")}  # type: ignore[attr-defined]
 
 
 # -- the same port, the same engine --------------------------------------------------------------

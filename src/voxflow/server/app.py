@@ -4,7 +4,8 @@ Programs written for the Azure Speech SDK point ``SpeechConfig(host="ws://127.0.
 at it, and the ``openai`` client ``base_url="http://127.0.0.1:5000/v1"``; both get the one
 embedded engine's results, sharing its batching. One aiohttp application serves both: websocket
 upgrades go to the speech endpoint (key → 401, path → 404, target → 400, capacity → 503), each
-accepted connection a ``Session``; plain HTTP goes to the routes of ``openai_api``. Every
+accepted connection a ``Session``; plain HTTP goes to the routes of ``openai_api`` and the
+web page (``page``). Every
 connection or request is admitted in one place, ``admit``. Use ``SpeechServer`` as an async
 context manager (port 0 picks a free port; ``url`` and ``http_url`` say which), or
 ``run_server`` to serve until a signal.
@@ -34,6 +35,7 @@ from voxflow.server import openai_api
 from voxflow.server.auth import authorized
 from voxflow.server.channel import Channel
 from voxflow.server.config import ServerConfig
+from voxflow.server.page import add_page
 from voxflow.server.refusal import Refusal
 from voxflow.server.session import Session
 from voxflow.server.usp import parse_target
@@ -103,6 +105,7 @@ class SpeechServer:
         self._port = int(sock.getsockname()[1])
         app = web.Application(middlewares=[self._upgrades], client_max_size=1024**2)
         openai_api.add_routes(app, self)
+        add_page(app)
         app.on_response_prepare.append(_server_header)
         # No access log: it would print every request line; the key is never in one, but
         # nothing per request belongs in the server's log. A client that goes away cancels

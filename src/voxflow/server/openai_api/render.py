@@ -14,7 +14,7 @@ import json
 import math
 
 from voxflow.engines.whisper.engine import compression_ratio
-from voxflow.formats import render
+from voxflow.formats import FORMATS, render
 from voxflow.languages import resolve_language
 from voxflow.server.openai_api.form import AudioRequest, ResponseFormat
 from voxflow.transcript import Segment, Transcript
@@ -105,6 +105,19 @@ def delta(text: str) -> bytes:
     return event({"type": "transcript.text.delta", "delta": text})
 
 
-def done(text: str) -> bytes:
-    """``transcript.text.done``: the whole text, which the deltas add up to."""
-    return event({"type": "transcript.text.done", "text": text})
+def segment(index: int, segment: Segment) -> bytes:
+    """``transcript.text.segment`` (OpenAI's event for a finished segment), sent by voxflow in
+    a ``verbose_json`` stream: id, times and text, and the segment's language."""
+    return event({"type": "transcript.text.segment", "id": f"seg_{index:03d}",
+                  "start": segment.start, "end": segment.end, "text": segment.text,
+                  "language": segment.language})  # fmt: skip
+
+
+def done(text: str, transcript: Transcript | None = None) -> bytes:
+    """``transcript.text.done``: the whole text, which the deltas add up to; in a
+    ``verbose_json`` stream also ``files``, the transcript as ``voxflow transcribe`` writes it
+    in each format (txt, srt, vtt, json), for the web page's downloads."""
+    data: dict[str, object] = {"type": "transcript.text.done", "text": text}
+    if transcript is not None:
+        data["files"] = {fmt: render(transcript, fmt) for fmt in FORMATS}
+    return event(data)

@@ -11,16 +11,17 @@ import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from voxflow.errors import VoxflowError
-from voxflow.pipeline import stream, transcribe_async
+from voxflow.pipeline import assemble, stream, transcribe_async
 from voxflow.server.openai_api import render
 from voxflow.server.openai_api.errors import ApiError
-from voxflow.server.openai_api.form import AudioRequest, Task, read_form
+from voxflow.server.openai_api.form import AudioRequest, ResponseFormat, Task, read_form
 from voxflow.server.refusal import Refusal
+from voxflow.transcript import Segment
 
 if TYPE_CHECKING:
     from voxflow.server.app import SpeechServer
@@ -130,27 +131,36 @@ class _Api:
         self, request: web.Request, form: AudioRequest, path: Path
     ) -> web.StreamResponse:
         """Server-sent events: a ``transcript.text.delta`` per segment as it is recognised,
-        then ``transcript.text.done``. Audio that cannot be decoded is still a 400, since the
-        first segment (or the failure) comes before the response starts; a failure later is an
-        error event."""
+        then ``transcript.text.done``; a ``verbose_json`` stream adds each segment's times and
+        language (``transcript.text.segment``) and the finished files. Audio that cannot be
+        decoded is still a 400, since the first segment (or the failure) comes before the
+        response starts; a failure later is an error event."""
+        info: dict[str, Any] = {}
+        verbose = form.response_format is ResponseFormat.VERBOSE_JSON
         segments = stream(path, engine=self.server.engine, options=form.options,
-                          name=form.filename)  # fmt: skip
+                          name=form.filename, info=info)  # fmt: skip
         async with contextlib.aclosing(segments):
             try:
-                segment = await anext(segments, None)
+                first = await anext(segments, None)
             except VoxflowError as exc:
                 raise ApiError.of(exc) from None
             response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
             response.content_type = "text/event-stream"
             await response.prepare(request)
+            said: list[Segment] = []
             texts: list[str] = []
             try:
+                segment = first
                 while segment is not None:
                     if text := segment.text.strip():
                         await response.write(render.delta(f" {text}" if texts else text))
                         texts.append(text)
+                    if verbose:
+                        await response.write(render.segment(len(said), segment))
+                    said.append(segment)
                     segment = await anext(segments, None)
-                await response.write(render.done(" ".join(texts)))
+                whole = assemble(form.filename, said, info) if verbose else None
+                await response.write(render.done(" ".join(texts), whole))
             except VoxflowError as exc:
                 await response.write(render.event(ApiError.of(exc).body()))
             except ConnectionError:  # the client went away: its work stops here
