@@ -409,6 +409,13 @@ def test_bad_upgrade_targets(server: BackgroundServer, path: str, status: int) -
     assert info.value.response.status_code == status
 
 
+def test_an_upgrade_without_a_websocket_key_is_a_400(server: BackgroundServer) -> None:
+    conn = http.client.HTTPConnection(server.url.removeprefix("ws://"), timeout=30)
+    conn.request("GET", CONVERSATION, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert conn.getresponse().status == 400
+    conn.close()
+
+
 def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
     replies = converse(
         server.url,

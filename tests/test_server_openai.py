@@ -267,6 +267,9 @@ def test_bad_bodies_and_fields(server: BackgroundServer) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         transcribe_file(server, AUSTEN, temperature=3.0)
     assert info.value.body["param"] == "temperature"
+    long_prompt = form.replace(b'"model"\r\n\r\nwhisper-1', b'"prompt"\r\n\r\n' + b"x" * 70_000)
+    status, _, body = request(server, "POST", path, long_prompt, **auth, **multipart)
+    assert status == 400 and json.loads(body)["error"]["param"] == "prompt"
     status, _, body = request(server, "GET", "/v1/nothing", **auth)
     assert status == 404 and "error" in json.loads(body)
 

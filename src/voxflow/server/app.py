@@ -216,9 +216,11 @@ class SpeechServer:
         session = Session(self, Channel(ws, request.raw_path), self._connections)
         self.sessions.add(session)  # before any await: admitted and counted at once
         try:
-            await ws.prepare(request)
+            await ws.prepare(request)  # an invalid handshake raises its HTTP answer (400...)
             self.stats["connections"] += 1
             await session.run()
+        except web.HTTPException:
+            raise
         except Exception:
             log.exception("session %d failed", session.number)
             if ws.prepared:

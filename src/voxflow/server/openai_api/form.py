@@ -22,7 +22,7 @@ from voxflow.pipeline import TranscribeOptions
 from voxflow.server.openai_api.errors import ApiError
 
 CHUNK = 64 * 1024  # bytes read from the request at a time
-MAX_FIELD = 64 * 1024  # the longest text field accepted (a prompt is a few hundred bytes)
+MAX_FIELDS = 64 * 1024  # the text fields together (a prompt is a few hundred bytes)
 FORM_OVERHEAD = 64 * 1024  # what the form adds to the file's size: boundaries, other fields
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
@@ -81,6 +81,7 @@ async def read_form(
         raise _too_large(max_bytes)
     reader = await request.multipart()
     fields: dict[str, list[str]] = {}
+    room = MAX_FIELDS  # bytes the text fields may still take
     upload: tuple[str, Path] | None = None
     while True:
         part = await _within(idle_timeout, reader.next())
@@ -96,9 +97,10 @@ async def read_form(
             path = folder / ("audio" + (suffix if _SUFFIX.fullmatch(suffix) else ""))
             await _save(part, path, max_bytes, idle_timeout)
             upload = (name, path)
-        elif part.name:
-            data = await _read_field(part, idle_timeout)
-            fields.setdefault(part.name, []).append(data)
+        else:
+            data = await _read_field(part, room, idle_timeout)
+            room -= len(data)
+            fields.setdefault(part.name or "", []).append(data.decode("utf-8", "replace"))
     if upload is None:
         raise ApiError(HTTPStatus.BAD_REQUEST, "the form has no file part", param="file")
     name, path = upload
@@ -134,16 +136,18 @@ async def _save(part: BodyPartReader, path: Path, max_bytes: int, idle_timeout: 
             out.write(chunk)  # to the page cache: quick enough for the loop
 
 
-async def _read_field(part: BodyPartReader, idle_timeout: float) -> str:
+async def _read_field(part: BodyPartReader, room: int, idle_timeout: float) -> bytes:
+    """A text field's bytes, refused (400) when the fields together exceed MAX_FIELDS."""
     data = bytearray()
     while chunk := await _within(idle_timeout, part.read_chunk(CHUNK)):
         data += chunk
-        if len(data) > MAX_FIELD:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "field too long", param=part.name)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "field is not UTF-8", param=part.name) from None
+        if len(data) > room:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"the form's fields exceed {MAX_FIELDS // 1024} KB",
+                param=part.name,
+            )
+    return bytes(data)
 
 
 def _one(fields: dict[str, list[str]], name: str) -> str | None:
