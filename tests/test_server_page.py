@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -35,16 +36,21 @@ def server() -> BackgroundServer:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
+def chromium(*extra: str) -> webdriver.Chrome:
+    """Headless Chromium on a phone-sized window, with ``extra`` command-line flags."""
     if CHROMIUM is None or DRIVER is None:
         pytest.skip("Debian's chromium and chromium-driver are missing (.ci/run installs them)")
     options = Options()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=390,844"):  # a phone's screen  # fmt: skip
+                "--window-size=390,844", *extra):  # fmt: skip
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -126,3 +132,33 @@ def test_a_file_that_is_not_audio_fails_on_the_page_naming_it(
     assert "failed" in card.get_attribute("class")
     assert card.find_element(By.CLASS_NAME, "status").text.startswith("notes.wav: ")
     assert card.find_element(By.CLASS_NAME, "downloads").get_attribute("hidden")
+
+
+def test_the_microphone_shows_interim_then_final_text(server: BackgroundServer) -> None:
+    """Chromium's fake capture device plays a real recording (looping) into the page's
+    microphone: interim text appears while it speaks, then final phrases once stopped."""
+    driver = chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={AUSTEN}")  # fmt: skip
+    try:
+        driver.get(server.http_url + "/")
+        driver.find_element(By.ID, "mic").click()
+        wait = WebDriverWait(driver, 120)
+        heard = wait.until(lambda d: d.find_element(By.ID, "interim").text.strip())
+        assert not driver.find_elements(By.CSS_SELECTOR, "#finals li")  # interim came first
+        time.sleep(4)  # a little more speech, then stop: the turn's last phrase comes
+        driver.find_element(By.ID, "mic").click()
+        wait.until(lambda d: d.find_element(By.ID, "mic").text == "Start live transcription")
+        finals = [li.find_element(By.CLASS_NAME, "text").text
+                  for li in driver.find_elements(By.CSS_SELECTOR, "#finals li")]  # fmt: skip
+        assert finals, driver.find_element(By.ID, "live-status").text
+        said = set(words(" ".join(finals)))
+        expected = set(words(transcribe(str(AUSTEN)).text))
+        assert len(said & expected) >= 0.6 * len(said) and {"dashwood"} & said
+        assert set(words(heard)) & expected
+        assert driver.find_element(By.ID, "interim").text == ""
+    finally:
+        driver.quit()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())

@@ -1,6 +1,6 @@
 """The web page at ``/``: plain HTML, CSS and JavaScript shipped in the package (``web/``),
 nothing from a CDN. It sends files to the server's own OpenAI-style API and shows each
-transcript as its segments come."""
+transcript as its segments come; its microphone speaks the Speech websocket protocol."""
 
 from __future__ import annotations
 
