@@ -4,11 +4,10 @@ Programs written for the Azure Speech SDK point ``SpeechConfig(host="ws://127.0.
 at it, and the ``openai`` client ``base_url="http://127.0.0.1:5000/v1"``; both get the one
 embedded engine's results, sharing its batching. One aiohttp application serves both: websocket
 upgrades go to the speech endpoint (key → 401, path → 404, target → 400, capacity → 503), each
-accepted connection a ``Session``; plain HTTP goes to the routes of ``openai_api`` and the
-web page (``page``). Every
-connection or request is admitted in one place, ``admit``. Use ``SpeechServer`` as an async
-context manager (port 0 picks a free port; ``url`` and ``http_url`` say which), or
-``run_server`` to serve until a signal.
+accepted connection a ``Session``; plain HTTP goes to the routes of ``openai_api`` and the web
+page (``page``). Every connection or request is admitted in one place, ``admit``. Use
+``SpeechServer`` as an async context manager (port 0 picks a free port; ``url`` and
+``http_url`` say which), or ``run_server`` to serve until a signal.
 """
 
 from __future__ import annotations

@@ -42,19 +42,17 @@ class ResponseFormat(StrEnum):
 
 @dataclass(frozen=True)
 class AudioRequest:
-    """One transcription or translation request, its fields checked. ``temperature`` is taken
-    and not used: voxflow always decodes at temperature 0, so the same audio gives the same
-    text. ``model`` is whatever the client named: the server runs the one model it loaded."""
+    """One transcription or translation request, its fields checked. ``model`` is not read:
+    the server runs the one model it loaded. ``temperature`` is checked and not used: voxflow
+    always decodes at temperature 0, so the same audio gives the same text."""
 
     task: Task
     filename: str
     options: TranscribeOptions
-    model: str | None = None
     response_format: ResponseFormat = ResponseFormat.JSON
     words: bool = False  # timestamp_granularities[] has word
     segments: bool = True  # ... has segment (the default when none is given)
     stream: bool = False
-    temperature: float = 0.0
 
 
 async def read_form(
@@ -205,12 +203,10 @@ def _parse(
         task=task,
         filename=filename,
         options=dataclasses.replace(base, languages=plan, decode=decode),
-        model=_one(fields, "model"),
         response_format=response_format,
         words="word" in granularities,
         segments="segment" in granularities or not granularities,
         stream=stream == "true",
-        temperature=temperature,
     )
 
 
