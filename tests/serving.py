@@ -30,6 +30,11 @@ class BackgroundServer:
         """``ws://HOST:PORT``, for ``SpeechConfig(host=...)``."""
         return self.server.url
 
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT``, the OpenAI API's base without ``/v1``."""
+        return self.server.http_url
+
     def start(self, timeout: float = 120.0) -> BackgroundServer:
         """Start the loop and the server (loading the engine if needed); raise what start raises."""
         self._thread.start()
@@ -58,3 +63,20 @@ class BackgroundServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LiveAudio:
+    """A file read as a client streams it: forward only, its length unknown until it ends (no
+    seek), so the pipeline treats it as the server treats a turn's audio."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed with the object)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._file.read(n)
+
+    def __enter__(self) -> LiveAudio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()

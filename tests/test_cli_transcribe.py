@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,32 @@ def test_stdout_output_and_language_labels(capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["language"] == "es-MX"
     assert {s["language"] for s in data["segments"]} == {"es-MX"}
+
+
+def test_translate_task_writes_english_and_a_job_redoes_files_when_the_task_changes(
+    tmp_path: Path, capsys
+) -> None:
+    """Whisper's translate task on real Spanish speech: English text, the spoken language still
+    labelled; the task is part of a job's options, so the same job run again redoes the file."""
+    out = tmp_path / "out"
+    assert main(["transcribe", str(SPANISH), "-o", str(out), "-f", "txt,json", "--quiet"]) == 0
+    spanish = (out / "es-mx.txt").read_text().lower()
+    assert "distancia" in spanish and "luna" in spanish
+    code = main(["transcribe", str(SPANISH), "-o", str(out), "-f", "txt,json", "--quiet",
+                 "--task", "translate"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    english = (out / "es-mx.txt").read_text().lower()
+    assert "distance" in english and "moon" in english and "mountain" in english
+    assert not {"distancia", "luna", "montaña", "tierra"} & set(re.findall(r"[\w']+", english))
+    data = json.loads((out / "es-mx.json").read_text())
+    assert data["language"] == "es" and {s["language"] for s in data["segments"]} == {"es"}
+    capsys.readouterr()
+    assert main(["transcribe", str(SPANISH), "--task", "sing", "--quiet"]) == 1
+    assert "unknown task 'sing'" in capsys.readouterr().err
+    code = main(["transcribe", str(SPANISH), "--engine", "azure", "--task", "translate",
+                 "--azure-key", "k", "--azure-region", "westeurope", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Azure engine only transcribes" in err
 
 
 def test_min_window_option(capsys) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.client
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from serving import BackgroundServer
+from serving import BackgroundServer, LiveAudio
 from voxflow.audio import RawPcm, load
 from voxflow.engines import create_engine
 from voxflow.errors import ConfigError, VoxflowError
@@ -90,9 +91,11 @@ def pcm16(samples: np.ndarray) -> bytes:
 
 @functools.cache
 def reference(path: str, language: str | None = "en-US") -> str:
-    """What voxflow.pipeline.transcribe makes of the same audio: the text the server must send."""
+    """What voxflow.pipeline.transcribe makes of the same audio, read as a stream of unknown
+    length as the server receives it: the text the server must send."""
     options = TranscribeOptions(languages=LanguagePlan.parse(forced=language))
-    return transcribe(path, options=options).text
+    with LiveAudio(path) as audio:
+        return transcribe(audio, options=options).text
 
 
 def open_ws(url: str, path: str = CONVERSATION, **headers: str) -> ClientConnection:
@@ -407,6 +410,13 @@ def test_bad_upgrade_targets(server: BackgroundServer, path: str, status: int) -
     with pytest.raises(InvalidStatus) as info:
         open_ws(server.url, path)
     assert info.value.response.status_code == status
+
+
+def test_an_upgrade_without_a_websocket_key_is_a_400(server: BackgroundServer) -> None:
+    conn = http.client.HTTPConnection(server.url.removeprefix("ws://"), timeout=30)
+    conn.request("GET", CONVERSATION, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert conn.getresponse().status == 400
+    conn.close()
 
 
 def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
@@ -813,6 +823,13 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
         assert info.value.response.status_code == 401
         with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
             ws.send(speech_config_message())
+        api = proc.stdout.readline()  # the OpenAI API, on the same port
+        assert api == f"voxflow serve: OpenAI audio API at http{match.group(1)[2:]}/v1\n"
+        for key, status in (("nope", 401), (KEY, 200)):
+            conn = http.client.HTTPConnection(match.group(1).removeprefix("ws://"), timeout=60)
+            conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {key}"})
+            assert conn.getresponse().status == status
+            conn.close()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -820,7 +837,7 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
             proc.kill()
     assert proc.returncode == 0
     assert "stopped" in err
-    assert KEY not in line + out + err
+    assert KEY not in line + api + out + err
 
 
 def test_serve_key_file_errors_are_one_line(

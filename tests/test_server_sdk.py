@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from serving import BackgroundServer
+from serving import BackgroundServer, LiveAudio
 from voxflow.engines import create_engine
 from voxflow.engines.azure.input import gstreamer_problem
 from voxflow.languages import LanguagePlan
@@ -44,11 +44,13 @@ def normalise(text: str) -> str:
 
 @functools.cache
 def reference(path: str, languages: tuple[str, ...] = (), lid: str = "at-start"):
-    """The pipeline's own transcript of the file: what the server must send back."""
+    """The pipeline's own transcript of the file read as a stream of unknown length, as the
+    server receives a turn's audio: what the server must send back."""
     plan = LanguagePlan.parse(languages, lid=lid)
     if not languages:
         plan = LanguagePlan.parse(forced="en-US")
-    return transcribe(path, options=TranscribeOptions(languages=plan))
+    with LiveAudio(path) as audio:
+        return transcribe(audio, options=TranscribeOptions(languages=plan))
 
 
 def pcm_of(path: Path) -> bytes:

@@ -483,6 +483,11 @@ async def transcribe_async(
             source, engine=engine, options=options, progress=progress, name=name, info=info
         )
     ]
+    return assemble(name, segments, info)
+
+
+def assemble(name: str, segments: Sequence[Segment], info: dict[str, Any]) -> Transcript:
+    """The Transcript of a finished ``stream``: its segments and what it left in ``info``."""
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language

@@ -1,4 +1,5 @@
-"""``voxflow serve``: the Azure-Speech-compatible websocket server on the embedded engine."""
+"""``voxflow serve``: the Azure Speech websocket protocol and OpenAI's audio API on the embedded
+engine, on one port."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def serve(
         typer.Option(
             envvar="VOXFLOW_SERVE_KEY",
             show_default=False,
-            help="Require this key (Ocp-Apim-Subscription-Key or Authorization: Bearer). It "
-            "shows in `ps`: prefer VOXFLOW_SERVE_KEY or --key-file.",
+            help="Require this key (Ocp-Apim-Subscription-Key or Authorization: Bearer; the "
+            "OpenAI API's api_key). It shows in `ps`: prefer VOXFLOW_SERVE_KEY or --key-file.",
         ),
     ] = None,
     key_file: Annotated[
@@ -83,6 +84,16 @@ def serve(
             rich_help_panel=_LIMITS,
         ),
     ] = 20.0,
+    max_requests: Annotated[
+        int,
+        typer.Option(
+            help="OpenAI API transcriptions at once; more get HTTP 429.", rich_help_panel=_LIMITS
+        ),
+    ] = 8,
+    max_upload_mb: Annotated[
+        float,
+        typer.Option(help="Largest OpenAI API upload; more get HTTP 413.", rich_help_panel=_LIMITS),
+    ] = 100.0,
     max_frame_bytes: Annotated[
         int, typer.Option(help="Largest websocket message accepted.", rich_help_panel=_LIMITS)
     ] = 256 * 1024,
@@ -122,8 +133,9 @@ def serve(
         bool, typer.Option(help="Refuse every connection with HTTP 401.", rich_help_panel=_TEST)
     ] = False,
 ) -> None:
-    """Serve the Azure Speech websocket protocol on the local engine, until Ctrl-C or SIGTERM."""
-    from voxflow.server.app import run_server
+    """Serve the Azure Speech websocket protocol and OpenAI's audio API (/v1/audio/...) on the
+    local engine, on one port, until Ctrl-C or SIGTERM."""
+    from voxflow.server.app import SpeechServer, run_server
 
     status = None
     if fault_status is not None:
@@ -144,6 +156,8 @@ def serve(
         max_sessions=max_sessions,
         max_recognitions=max_recognitions,
         max_queue_wait=max_queue_wait,
+        max_requests=max_requests,
+        max_upload_mb=max_upload_mb,
         idle_timeout=idle_timeout,
         pace=pace,
         interim=interim,
@@ -170,8 +184,9 @@ def serve(
     if config.faults.any or pace:
         print("voxflow serve: test controls are on", file=sys.stderr)
 
-    def ready(server: object) -> None:
-        print(f"voxflow serve: listening on {server.url}", flush=True)  # type: ignore[attr-defined]
+    def ready(server: SpeechServer) -> None:
+        print(f"voxflow serve: listening on {server.url}", flush=True)
+        print(f"voxflow serve: OpenAI audio API at {server.http_url}/v1", flush=True)
 
     asyncio.run(run_server(config, engine=engine, ready=ready))
     print("voxflow serve: stopped", file=sys.stderr)

@@ -17,6 +17,7 @@ import typer
 
 from voxflow.engines import DecodeSettings, create_engine
 from voxflow.engines.azure import AzureOptions
+from voxflow.engines.azure.engine import check_task
 from voxflow.engines.whisper import WhisperOptions
 from voxflow.errors import ConfigError
 from voxflow.formats import render
@@ -71,6 +72,10 @@ def transcribe(
     batch_size: Annotated[
         int, typer.Option(help="Segments per batched model call (on a GPU; a CPU takes one).")
     ] = 8,
+    task: Annotated[
+        str,
+        typer.Option(help="transcribe, or translate: the speech in English (Whisper's task)."),
+    ] = "transcribe",
     word_timestamps: Annotated[
         bool, typer.Option(help="Word times and probabilities in the output.")
     ] = True,
@@ -158,7 +163,9 @@ def transcribe(
         languages=LanguagePlan.parse(languages or (), forced=language, lid=lid),
         vad=vad,  # type: ignore[arg-type]
         batch_size=batch_size,
-        decode=DecodeSettings(beam_size, word_timestamps, tuple(phrase or ())),
+        decode=DecodeSettings(
+            beam_size, word_timestamps, tuple(phrase or ()), task=task  # type: ignore[arg-type]
+        ),
     )
     engine_options: WhisperOptions | AzureOptions
     if engine == "whisper":
@@ -167,6 +174,7 @@ def transcribe(
             min_window=min_window,
         )  # fmt: skip
     elif engine == "azure":
+        check_task(options.decode)
         engine_options = AzureOptions.from_env(
             key=azure_key, token=azure_token, region=azure_region, endpoint=azure_endpoint,
             host=azure_host, compressed=azure_compressed, sessions=azure_sessions,

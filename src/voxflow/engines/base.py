@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -34,22 +34,27 @@ class Clip:
 @dataclass(frozen=True)
 class DecodeSettings:
     """How one ``recognize`` call decodes, whatever the engine: the beam width (1: greedy),
-    word times, and hint phrases (Whisper's hotwords, Azure's phrase list). Passed per call,
-    so a server can decode interim results greedily and each turn with its own phrases."""
+    word times, hint phrases (Whisper's hotwords, Azure's phrase list), and the task: the
+    speech as said (``transcribe``) or in English (``translate``, Whisper's translation).
+    Passed per call, so a server can decode interim results greedily and each turn or request
+    with its own phrases and task."""
 
     beam_size: int = 5
     word_timestamps: bool = True
     phrases: tuple[str, ...] = ()
+    task: Literal["transcribe", "translate"] = "transcribe"
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
             raise ConfigError(f"the beam size must be at least 1, got {self.beam_size}")
+        if self.task not in ("transcribe", "translate"):
+            raise ConfigError(f"unknown task {self.task!r}: use transcribe or translate")
         object.__setattr__(self, "phrases", tuple(p.strip() for p in self.phrases if p.strip()))
 
     def fingerprint(self) -> dict[str, object]:
         """Every field changes the output."""
         return {"beam_size": self.beam_size, "word_timestamps": self.word_timestamps,
-                "phrases": list(self.phrases)}  # fmt: skip
+                "phrases": list(self.phrases), "task": self.task}  # fmt: skip
 
 
 @dataclass(frozen=True)

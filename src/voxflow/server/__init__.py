@@ -1,1 +1,2 @@
-"""The Azure-Speech-compatible websocket service: the USP codec (``usp``) and its server."""
+"""``voxflow serve``: the Azure Speech websocket protocol (the ``usp`` codec, sessions, turns)
+and OpenAI's audio API (``openai_api``), one aiohttp application on one port (``app``)."""

@@ -1,4 +1,4 @@
-"""The subscription-key check of the upgrade request, in constant time.
+"""The key check of a websocket upgrade or an API request, in constant time.
 
 The SDK sends the key as ``Ocp-Apim-Subscription-Key: KEY``, or ``Authorization: Bearer TOKEN``
 when an authorization token is set; either may carry the server's key. The key is compared
@@ -27,7 +27,7 @@ def _only(values: Sequence[str]) -> str | None:
 def authorized(get_all: Callable[[str], Sequence[str]], key: str | None) -> bool:
     """True when no key is required, or a credential header carries ``key``.
 
-    ``get_all(name)`` returns every value of a request header (websockets' ``Headers.get_all``).
+    ``get_all(name)`` returns every value of a request header (as aiohttp's ``getall`` does).
     """
     if key is None:
         return True

@@ -77,6 +77,8 @@ class ServerConfig:
     ``max_queue_wait`` seconds, and a connection that would wait longer is refused at once
     (``voxflow.server.admission``). The SDK gives up on a turn after about 80 s without a
     result, so the wait plus a turn's own recognition must stay well under that.
+    ``max_requests``: OpenAI API transcriptions at once (more get 429); ``max_upload_mb``: the
+    largest upload they take (more get 413).
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +90,8 @@ class ServerConfig:
     max_recognitions: int = 4
     max_queue_wait: float = 20.0
     idle_timeout: float = 300.0
+    max_requests: int = 8
+    max_upload_mb: float = 100.0
     pace: float | None = None
     interim: bool = True
     interim_interval: float = 1.0
@@ -104,8 +108,10 @@ class ServerConfig:
         for name in ("max_turn_seconds", "idle_timeout", "interim_interval", "max_queue_wait"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
-        for name in ("max_sessions", "max_recognitions"):
+        for name in ("max_sessions", "max_recognitions", "max_requests"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if not self.max_upload_mb > 0:
+            raise ConfigError("max_upload_mb must be positive")
         if self.pace is not None and not self.pace > 0:
             raise ConfigError("pace must be positive (a multiple of real time)")

@@ -1,5 +1,7 @@
 """One websocket connection: client frames through the USP codec, turns to their runners.
 
+The connection is a ``Channel`` (receive, send, close), whatever server library accepted it.
+
 The codec (``voxflow.server.usp.Connection``) checks every frame and its order; anything it
 rejects closes this connection with 1002 and a readable reason, and only this one. The session
 also applies the limits (audio per turn, idle time) and the test faults of its ``ServerConfig``.
@@ -12,11 +14,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
 from voxflow.errors import ConfigError, ProtocolError
 from voxflow.server.admission import Ticket
+from voxflow.server.channel import Channel, ChannelClosed
 from voxflow.server.turn import TurnRunner, turn_plan
 from voxflow.server.usp import (
     Audio,
@@ -42,9 +42,7 @@ CLOSE_POLICY = 1008
 class Session:
     """Serves one client connection until it closes, misbehaves or idles."""
 
-    def __init__(
-        self, server: SpeechServer, ws: ServerConnection, number: int, ticket: Ticket
-    ) -> None:
+    def __init__(self, server: SpeechServer, ws: Channel, number: int, ticket: Ticket) -> None:
         self.server = server
         self.ticket = ticket  # this connection's place in the server's admission
         self.config = server.config
@@ -59,9 +57,8 @@ class Session:
 
     async def run(self) -> None:
         """Receive and handle frames until the connection ends."""
-        request = self.ws.request
-        assert request is not None
-        conn = Connection(request.path, limits=Limits(max_frame_bytes=self.config.max_frame_bytes))
+        limits = Limits(max_frame_bytes=self.config.max_frame_bytes)
+        conn = Connection(self.ws.target, limits=limits)
         try:
             while True:
                 message = await self._receive()
@@ -79,17 +76,15 @@ class Session:
                     await self._handle(conn, event)
                     if self._closing:
                         break
-        except ConnectionClosed:
+        except ChannelClosed:
             pass
         finally:
             if self.runner is not None:
                 await self.runner.aclose()
-            if self._close_task is not None:
-                with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-                    await self._close_task
+            await self.wait_closed()
 
     async def _receive(self) -> str | bytes:
-        """The next message; ConnectionClosed at the end. Closes a client idle too long."""
+        """The next message; ChannelClosed at the end. Closes a client idle too long."""
         while True:
             try:
                 async with asyncio.timeout(self.config.idle_timeout):
@@ -106,7 +101,7 @@ class Session:
             delay = self.config.faults.reply_delay
             if delay:
                 await asyncio.sleep(delay)
-            with contextlib.suppress(ConnectionClosed):
+            with contextlib.suppress(ChannelClosed):
                 await asyncio.shield(self.ws.send(message))
 
     def close(self, code: int, reason: str) -> None:
@@ -118,6 +113,12 @@ class Session:
         log.info("session %d closing: %d %s", self.number, code, reason)
         reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
         self._close_task = asyncio.ensure_future(self.ws.close(code, reason))
+
+    async def wait_closed(self) -> None:
+        """Until the close that ``close`` started is done."""
+        if self._close_task is not None:
+            with contextlib.suppress(ChannelClosed, asyncio.CancelledError):
+                await self._close_task
 
     async def _fail(self, code: int, reason: str) -> None:
         self.close(code, reason)

@@ -66,6 +66,15 @@ def plan_languages(plan: LanguagePlan) -> tuple[str, ...]:
     return check_languages((fixed.language.tag,) if fixed else plan.tags, plan.mode)
 
 
+def check_task(settings: DecodeSettings) -> None:
+    """Refuse Whisper's translate task: the Speech service translates only through its own
+    translation recogniser and endpoint, which this engine does not drive."""
+    if settings.task != "transcribe":
+        raise ConfigError(
+            "the Azure engine only transcribes: use the whisper engine to translate into English"
+        )
+
+
 def _span(start: float, end: float) -> str:
     def clock(t: float) -> str:
         m, s = divmod(max(t, 0.0), 60)
@@ -109,6 +118,7 @@ class AzureEngine:
     ) -> list[list[Segment]]:
         """Transcribe each clip as a session: in the plan's fixed locale, or the service
         identifying among its candidates (none: en-US, the service's default)."""
+        check_task(settings)
         tags = plan_languages(plan)
         return await self._recognize_all(clips, tags, plan.mode, settings)
 
@@ -138,6 +148,7 @@ class AzureEngine:
         info: dict[str, Any],
     ) -> AsyncIterator[Segment]:
         """The whole source as one session of its own compressed bytes (``compressed=True``)."""
+        check_task(settings)
         tags = plan_languages(plan)
         audio = await asyncio.get_running_loop().run_in_executor(
             self._pool, compressed_audio, source, name

@@ -99,7 +99,7 @@ class WindowDecoder:
         self.min_window = min_window
         self._cache: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self._tokenizers: dict[str, Any] = {}
+        self._tokenizers: dict[tuple[str, str], Any] = {}
         # A GPU encodes a batch at the cost of one window; a CPU gains nothing from batching.
         self._batched = model.model.device != "cpu"
 
@@ -186,15 +186,16 @@ class WindowDecoder:
         return [{token[2:-2]: float(p) for token, p in ranking} for ranking in ranked]
 
     # -- decoding --------------------------------------------------------------------------
-    def _tokenizer(self, language: str) -> Any:
-        """faster-whisper's tokenizer for transcribing ``language`` (one per language)."""
+    def _tokenizer(self, language: str, task: str) -> Any:
+        """faster-whisper's tokenizer for ``task`` (transcribe or translate) from ``language``,
+        one per pair: its start sequence names both."""
         from faster_whisper.tokenizer import Tokenizer
 
-        found = self._tokenizers.get(language)
+        found = self._tokenizers.get((language, task))
         if found is None:
             multilingual = self.model.model.is_multilingual
-            found = Tokenizer(self.model.hf_tokenizer, multilingual, "transcribe", language)
-            self._tokenizers[language] = found
+            found = Tokenizer(self.model.hf_tokenizer, multilingual, task, language)
+            self._tokenizers[language, task] = found
         return found
 
     def decode(
@@ -205,14 +206,16 @@ class WindowDecoder:
         beam_size: int = 5,
         hotwords: str | None = None,
         word_timestamps: bool = True,
+        task: str = "transcribe",
     ) -> list[Decoded]:
         """Beam-search each window in timestamp mode (``beam_size`` 1: greedy), in one batch,
-        with ``hotwords`` in the prompt; then align words if asked for. Each window's encoder
-        output is taken from the cache (and dropped from it), or computed."""
+        with ``hotwords`` in the prompt, for ``task`` (``translate``: English text of speech
+        in ``language``); then align words if asked for. Each window's encoder output is taken
+        from the cache (and dropped from it), or computed."""
         from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self.model
-        tokenizer = self._tokenizer(language)
+        tokenizer = self._tokenizer(language, task)
         encoded = self.encode(windows, keep=False)
         prompt = model.get_prompt(tokenizer, [], without_timestamps=False, hotwords=hotwords)
         results = self._per_batch(

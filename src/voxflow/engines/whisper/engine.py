@@ -308,7 +308,8 @@ class WhisperEngine:
         """Each clip in the plan's fixed language (one decided at the start gives way where a
         clip is sure of another); else identified among the candidates, clip by clip, and in
         continuous mode split where its language switches. Chinese comes out in the script
-        its tag asks for."""
+        its tag asks for; with the translate task the text is English, labelled with the
+        language spoken."""
         fixed = plan.fixed
         if plan.forced is None and plan.decided is not None:
             # Decided from the file's first speech: a clip whose own evidence contradicts it
@@ -346,7 +347,7 @@ class WhisperEngine:
         for indices, out in zip(groups.values(), outs, strict=True):
             by_part.update(zip(indices, out, strict=True))
         for k, ((_, _, ident), code) in enumerate(zip(flat, codes, strict=True)):
-            if code == "zh":  # one script, the one the tag asks for
+            if code == "zh" and settings.task == "transcribe":  # one script, as the tag asks
                 script = chinese_script(ident.language)
                 by_part[k] = [in_script(segment, script) for segment in by_part[k]]
         results: list[list[Segment]] = [[] for _ in clips]
@@ -400,6 +401,7 @@ class WhisperEngine:
                 beam_size=settings.beam_size,
                 hotwords=hotwords(settings.phrases),
                 word_timestamps=settings.word_timestamps,
+                task=settings.task,
             )
         except Exception as exc:
             raise EngineError(f"Whisper inference failed: {exc}") from None
@@ -510,6 +512,7 @@ class WhisperEngine:
         segments, _ = self.model.transcribe(
             clip.samples,
             language=code,
+            task=settings.task,
             beam_size=max(5, settings.beam_size),
             temperature=0.0,
             compression_ratio_threshold=COMPRESSION_RATIO_LIMIT,

@@ -1,0 +1,41 @@
+"""A speech session's websocket as the session sees it: receive a message, send a text message,
+close with a code and a reason. A thin adapter over aiohttp's ``WebSocketResponse``, so that the
+session and turn logic know nothing of the server library."""
+
+from __future__ import annotations
+
+from aiohttp import WSMsgType, web
+
+
+class ChannelClosed(Exception):
+    """The connection has closed (either side): nothing more comes or goes."""
+
+
+class Channel:
+    """One accepted websocket; ``target`` is its upgrade request's path and query, as sent."""
+
+    def __init__(self, ws: web.WebSocketResponse, target: str) -> None:
+        self._ws = ws
+        self.target = target
+
+    async def recv(self) -> str | bytes:
+        """The next text (str) or binary (bytes) message; ChannelClosed once the connection is
+        closing. A frame over the size limit or invalid UTF-8 has already been answered with
+        its close code (1009, 1007) by then."""
+        message = await self._ws.receive()
+        if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+            return message.data  # type: ignore[no-any-return]
+        raise ChannelClosed
+
+    async def send(self, text: str) -> None:
+        """Send one text message; ChannelClosed when the connection is closing or gone."""
+        if self._ws.closed:
+            raise ChannelClosed
+        try:
+            await self._ws.send_str(text)
+        except ConnectionError:  # aiohttp's "cannot write to closing transport" among them
+            raise ChannelClosed from None
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send a close frame and wait (bounded) for the client's, dropping what comes first."""
+        await self._ws.close(code=code, message=reason.encode("utf-8"))
