@@ -29,6 +29,7 @@ from voxflow.engines.base import (
 )
 from voxflow.errors import ConfigError, EngineError, VoxflowError
 from voxflow.languages import Identified, LanguagePlan, LidMode
+from voxflow.speakers import DiarizeOptions, SpeakerTracker, label, speakers
 from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
@@ -46,7 +47,8 @@ MERGE_GAP = 2.0
 @dataclass(frozen=True)
 class TranscribeOptions:
     """What to recognise and how, whatever the engine: the languages (a plan parsed once, see
-    ``LanguagePlan.parse``), the segmenter, and how each clip is decoded."""
+    ``LanguagePlan.parse``), the segmenter, how each clip is decoded, and whether (and
+    among how many voices) to say who spoke."""
 
     languages: LanguagePlan = field(default_factory=LanguagePlan)
     vad: Literal["silero", "silence"] = "silero"
@@ -54,6 +56,7 @@ class TranscribeOptions:
     max_segment: float = 30.0
     batch_size: int = 8  # clips handed to the engine per call
     decode: DecodeSettings = field(default_factory=DecodeSettings)
+    diarize: DiarizeOptions | None = None  # None: no speaker labels
 
     def __post_init__(self) -> None:
         if self.vad not in ("silero", "silence"):
@@ -63,9 +66,12 @@ class TranscribeOptions:
 
     def fingerprint(self) -> dict[str, object]:
         """What changes a transcript: all but the batch size, which changes only the pace."""
-        return {"languages": self.languages.fingerprint(), "vad": self.vad,
-                "vad_threshold": self.vad_threshold, "max_segment": self.max_segment,
-                "decode": self.decode.fingerprint()}  # fmt: skip
+        out = {"languages": self.languages.fingerprint(), "vad": self.vad,
+               "vad_threshold": self.vad_threshold, "max_segment": self.max_segment,
+               "decode": self.decode.fingerprint()}  # fmt: skip
+        if self.diarize is not None:  # absent otherwise, so earlier jobs keep their prints
+            out["diarize"] = self.diarize.fingerprint()
+        return out
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,9 @@ async def stream(
 ) -> AsyncIterator[Segment]:
     """Yield the source's segments in time order as soon as each is recognised.
 
+    With ``options.diarize`` the segments come once the source ends, labelled with their
+    speakers (see :mod:`voxflow.speakers`), and ``info`` gets ``speakers``.
+
     ``info``, when given, receives ``duration`` and ``language`` once the stream ends,
     ``dropped`` (dicts of start, end) for speech the segmenter found that the engine returned
     no text for, and ``failed_sessions`` (dicts of start, end, error) when the engine lost
@@ -226,6 +235,8 @@ async def stream(
         return
     # An engine that works on many clips at once gets each clip on its own, that many in flight.
     batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
+    tracker = SpeakerTracker(options.diarize) if options.diarize else None
+    recognised_segments: list[Segment] = []  # held for their speakers when diarizing
     producer = _Producer(source, options, name, caps, batch_size)
     producer.start()
     plan = options.languages
@@ -275,6 +286,8 @@ async def stream(
                 for clip in batch:  # each clip settles the audio since the last one
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
+                    if tracker is not None:
+                        await tracker.feed(clip.start, clip.samples)
                 work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
                 pending.append((batch, asyncio.ensure_future(work)))
             held = []
@@ -297,7 +310,15 @@ async def stream(
                 for segs in results:
                     for seg in segs:
                         count += 1
-                        yield seg
+                        if tracker is None:
+                            yield seg
+                        else:
+                            recognised_segments.append(seg)
+        if tracker is not None:
+            turns = await tracker.turns()
+            info["speakers"] = speakers(turns)
+            for seg in label(recognised_segments, turns):
+                yield seg
         total = producer.duration if producer.duration is not None else producer.total
         if failures:
             _report_failures(failures, recognised, name, info)
@@ -310,6 +331,8 @@ async def stream(
             progress(Progress(name, total or settled, total, count, len(dropped), finished=True))
     finally:
         producer.stop()
+        if tracker is not None:
+            tracker.close()
         for task in [*(t for _, t in pending), *([upcoming] if upcoming is not None else [])]:
             task.cancel()
 
@@ -445,6 +468,7 @@ async def transcribe_async(
         duration=round(float(info.get("duration") or 0.0), 3),
         segments=tuple(segments),
         language=language,
+        speakers=tuple(info.get("speakers") or ()),
         extra=extra,
     )
 

@@ -25,6 +25,7 @@ from voxflow.jobs import BatchOptions, BatchResult, JobState, exit_code, run_bat
 from voxflow.languages import LanguagePlan
 from voxflow.pipeline import TranscribeOptions
 from voxflow.progress import make_reporter
+from voxflow.speakers import DiarizeOptions
 from voxflow.transcript import Transcript
 
 from .app import app
@@ -83,6 +84,18 @@ def transcribe(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    diarize: Annotated[
+        bool, typer.Option(help="Say who spoke: speaker labels S1, S2 … on segments and words.")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: exactly this many speakers.")
+    ] = None,
+    min_speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: at least this many speakers (default 1).")
+    ] = None,
+    max_speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: at most this many speakers (default 8).")
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace existing output files, even ones voxflow did not write.")
     ] = False,
@@ -159,6 +172,7 @@ def transcribe(
         vad=vad,  # type: ignore[arg-type]
         batch_size=batch_size,
         decode=DecodeSettings(beam_size, word_timestamps, tuple(phrase or ())),
+        diarize=_diarize_options(diarize, speakers, min_speakers, max_speakers),
     )
     engine_options: WhisperOptions | AzureOptions
     if engine == "whisper":
@@ -211,6 +225,29 @@ def run(
             job.close()
     _print_stdout(result, batch.out_dir is None)
     return _summarise(result, batch.out_dir, quiet), result.signal is not None
+
+
+def _diarize_options(
+    diarize: bool, speakers: int | None, low: int | None, high: int | None
+) -> DiarizeOptions | None:
+    """The speaker options of the command line, or None without --diarize; the speaker model
+    is loaded here, so that a missing one fails before any work."""
+    if not diarize:
+        if (speakers, low, high) != (None, None, None):
+            raise ConfigError("--speakers, --min-speakers and --max-speakers need --diarize")
+        return None
+    if speakers is not None and (low, high) != (None, None):
+        raise ConfigError("give --speakers or --min-speakers/--max-speakers, not both")
+    defaults = DiarizeOptions()
+    options = DiarizeOptions(
+        speakers=speakers,
+        min_speakers=defaults.min_speakers if low is None else low,
+        max_speakers=max(defaults.max_speakers, low or 0) if high is None else high,
+    )
+    from voxflow.speakers.models import campplus
+
+    campplus()
+    return options
 
 
 def _formats(spec: str, output: str) -> tuple[str, ...]:

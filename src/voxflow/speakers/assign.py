@@ -1,0 +1,73 @@
+"""Putting speaker labels on a transcript: each word to the voice speaking during it, each
+segment cut where the speaker changes, so that no segment holds two speakers."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import replace
+
+from voxflow.speakers.diarize import Turn
+from voxflow.transcript import Segment, Speaker, Word
+
+
+def speaker_at(turns: Sequence[Turn], starts: Sequence[float], start: float, end: float) -> str:
+    """The speaker of the most time within ``start``..``end``; the nearest turn when none
+    overlaps it. ``starts`` are the turns' start times (for bisection)."""
+    i = bisect.bisect_right(starts, end)
+    best, most = None, 0.0
+    for turn in turns[max(0, i - 8) : i]:  # turns ending before end-8 cannot overlap much
+        overlap = min(end, turn.end) - max(start, turn.start)
+        if overlap > most:
+            best, most = turn.speaker, overlap
+    if best is not None:
+        return best
+    middle = (start + end) / 2
+    nearby = turns[max(0, i - 1) : i + 1]
+    return min(nearby, key=lambda t: max(t.start - middle, middle - t.end)).speaker
+
+
+def label(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[Segment]:
+    """The segments with speakers: words by their own times, segments split between words
+    where the speaker changes (a segment without words takes its main speaker)."""
+    if not turns:
+        return list(segments)
+    starts = [t.start for t in turns]
+    out: list[Segment] = []
+    for seg in segments:
+        if not seg.words:
+            out.append(replace(seg, speaker=speaker_at(turns, starts, seg.start, seg.end)))
+            continue
+        words = [replace(w, speaker=speaker_at(turns, starts, w.start, w.end)) for w in seg.words]
+        runs: list[list[Word]] = []
+        for w in words:
+            if runs and runs[-1][-1].speaker == w.speaker:
+                runs[-1].append(w)
+            else:
+                runs.append([w])
+        if len(runs) == 1:
+            out.append(replace(seg, words=tuple(words), speaker=words[0].speaker))
+            continue
+        for k, run in enumerate(runs):
+            start = seg.start if k == 0 else run[0].start
+            end = seg.end if k == len(runs) - 1 else run[-1].end
+            text = _join(run, spaced=" " in seg.text.strip())
+            out.append(replace(seg, start=start, end=end, text=text, words=tuple(run),
+                               speaker=run[0].speaker))  # fmt: skip
+    return out
+
+
+def speakers(turns: Sequence[Turn]) -> tuple[Speaker, ...]:
+    """Each speaker with the seconds of its turns, in order of first appearance."""
+    total: dict[str, float] = {}
+    for turn in turns:
+        total[turn.speaker] = total.get(turn.speaker, 0.0) + (turn.end - turn.start)
+    return tuple(Speaker(name, round(seconds, 3)) for name, seconds in total.items())
+
+
+def _join(words: Sequence[Word], spaced: bool) -> str:
+    """The text of a run of words: as they are when they carry their own spaces (Whisper's),
+    else with a space between them where the segment's text has spaces (lexical words)."""
+    if any(w.word[:1].isspace() or w.word[-1:].isspace() for w in words) or not spaced:
+        return "".join(w.word for w in words).strip()
+    return " ".join(w.word.strip() for w in words)
