@@ -172,7 +172,7 @@ def transcribe(
         vad=vad,  # type: ignore[arg-type]
         batch_size=batch_size,
         decode=DecodeSettings(beam_size, word_timestamps, tuple(phrase or ())),
-        diarize=_diarize_options(diarize, speakers, min_speakers, max_speakers),
+        diarize=_diarize_options(diarize, speakers, min_speakers, max_speakers, engine),
     )
     engine_options: WhisperOptions | AzureOptions
     if engine == "whisper":
@@ -228,10 +228,11 @@ def run(
 
 
 def _diarize_options(
-    diarize: bool, speakers: int | None, low: int | None, high: int | None
+    diarize: bool, speakers: int | None, low: int | None, high: int | None, engine: str
 ) -> DiarizeOptions | None:
-    """The speaker options of the command line, or None without --diarize; the speaker model
-    is loaded here, so that a missing one fails before any work."""
+    """The speaker options of the command line, or None without --diarize. For the embedded
+    engine the speaker model is loaded here, so that a missing one fails before any work
+    (Azure identifies speakers itself and uses the model, when present, across sessions)."""
     if not diarize:
         if (speakers, low, high) != (None, None, None):
             raise ConfigError("--speakers, --min-speakers and --max-speakers need --diarize")
@@ -244,9 +245,10 @@ def _diarize_options(
         min_speakers=defaults.min_speakers if low is None else low,
         max_speakers=max(defaults.max_speakers, low or 0) if high is None else high,
     )
-    from voxflow.speakers.models import campplus
+    if engine == "whisper":
+        from voxflow.speakers.models import campplus
 
-    campplus()
+        campplus()
     return options
 
 

@@ -37,7 +37,8 @@ _ws_log = logging.getLogger("voxflow.server.websockets")
 _ws_log.setLevel(logging.INFO)
 
 _SPEECH_PATH = re.compile(  # matched against the whole path (fullmatch), never a part of it
-    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?",
+    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?"
+    r"|/speech/universal/v2/?",  # the SDK's ConversationTranscriber with host=
     re.IGNORECASE,
 )
 

@@ -57,12 +57,50 @@ def label(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[Segment]:
     return out
 
 
-def speakers(turns: Sequence[Turn]) -> tuple[Speaker, ...]:
-    """Each speaker with the seconds of its turns, in order of first appearance."""
+def speakers(turns: Sequence[Turn | Segment]) -> tuple[Speaker, ...]:
+    """Each speaker with the seconds of its turns (or labelled segments), in order of first
+    appearance."""
     total: dict[str, float] = {}
     for turn in turns:
-        total[turn.speaker] = total.get(turn.speaker, 0.0) + (turn.end - turn.start)
+        if turn.speaker is not None:
+            total[turn.speaker] = total.get(turn.speaker, 0.0) + (turn.end - turn.start)
     return tuple(Speaker(name, round(seconds, 3)) for name, seconds in total.items())
+
+
+def join_sessions(
+    sessions: Sequence[Sequence[Segment]], turns: Sequence[Turn] | None
+) -> list[Segment]:
+    """Segments of sessions whose engine labelled speakers with ids valid in one session only
+    (Azure's ``Guest-1`` …), under one label per voice, ``S1``, ``S2`` … by first appearance.
+
+    With ``turns`` (the offline diarization of the same audio) each (session, id) takes the
+    voice its segments overlap most, so a speaker keeps its label from session to session;
+    without them each (session, id) is a speaker of its own.
+    """
+    starts = [t.start for t in turns or ()]
+    voice: dict[tuple[int, str], str] = {}
+    for index, segments in enumerate(sessions):
+        overlap: dict[str, dict[str, float]] = {}
+        for seg in segments:
+            if seg.speaker is None:
+                continue
+            votes = overlap.setdefault(seg.speaker, {})
+            if turns:
+                found = speaker_at(turns, starts, seg.start, seg.end)
+                votes[found] = votes.get(found, 0.0) + seg.end - seg.start
+        for guest, votes in overlap.items():
+            voice[index, guest] = max(votes, key=votes.__getitem__) if votes else f"{index}/{guest}"
+    names: dict[str, str] = {}
+    out: list[Segment] = []
+    for index, segments in enumerate(sessions):
+        for seg in segments:
+            if seg.speaker is None:
+                out.append(seg)
+                continue
+            name = names.setdefault(voice[index, seg.speaker], f"S{len(names) + 1}")
+            words = tuple(replace(w, speaker=name) for w in seg.words)
+            out.append(replace(seg, speaker=name, words=words))
+    return out
 
 
 def _join(words: Sequence[Word], spaced: bool) -> str:
