@@ -17,7 +17,7 @@ from voxflow.cli import main
 from voxflow.errors import ConfigError
 from voxflow.formats import parse_srt, parse_vtt, render, transcript_from_json
 from voxflow.pipeline import TranscribeOptions
-from voxflow.speakers import DiarizeOptions, SpeakerTracker, Turn, label, speakers
+from voxflow.speakers import DiarizeOptions, SpeakerTracker, Turn, join_sessions, label, speakers
 from voxflow.transcript import Segment, Transcript, Word
 
 KATIESTEVE = "azure-samples/katiesteve_mono.wav"
@@ -99,6 +99,17 @@ def test_segments_split_where_the_speaker_changes() -> None:
     assert [(s.id, s.speaking_time) for s in speakers(turns)] == [("S1", 1.0), ("S2", 1.15)]
 
 
+def test_a_change_moves_to_the_pause_between_sentences() -> None:
+    """Turns are coarser than words: a word heard across the change joins its sentence."""
+    words = tuple(Word(a, b, w, 0.9) for a, b, w in [
+        (0.0, 0.3, " Good"), (0.35, 0.6, " morning,"), (0.65, 1.0, " Katie."),
+        (1.6, 1.8, " Have"), (1.85, 2.0, " you"), (2.05, 2.4, " heard?")])  # fmt: skip
+    seg = Segment(0.0, 2.4, "Good morning, Katie. Have you heard?", "en", None, words)
+    first, second = label([seg], [Turn(0.0, 1.9, "S2"), Turn(1.9, 3.0, "S1")])
+    assert (first.speaker, first.text) == ("S2", "Good morning, Katie.")
+    assert (second.speaker, second.text, second.start) == ("S1", "Have you heard?", 1.6)
+
+
 def test_formats_show_the_speakers_and_json_reads_them_back() -> None:
     segs = (Segment(0.0, 1.0, "Hi.", "en", None, (Word(0.0, 1.0, " Hi.", 0.5, "S1"),), "S1"),
             Segment(1.5, 2.5, "Bye <now>.", "en", speaker="S2"))  # fmt: skip
@@ -168,3 +179,46 @@ def test_cli_diarize_katie_and_steve_alternate(corpus: Path, model, tmp_path: Pa
 def test_cli_speaker_counts_need_diarize(capsys) -> None:
     assert main(["transcribe", "x.wav", "--speakers", "2"]) != 0
     assert "need --diarize" in capsys.readouterr().err
+
+
+def test_session_speaker_ids_are_joined_by_voice_or_kept_apart() -> None:
+    a = [Segment(0.0, 1.0, "Hi.", speaker="Guest-1"), Segment(1.2, 2.0, "Yo.", speaker="Guest-2")]
+    b = [Segment(10.0, 11.0, "Me again.", speaker="Guest-1"), Segment(11.5, 12.0, "And me.",
+         speaker="Guest-2", words=(Word(11.5, 12.0, "me", 0.9),))]  # fmt: skip
+    # The second session's Guest-1 is the first session's Guest-2 by voice.
+    turns = [
+        Turn(0.0, 1.1, "S1"),
+        Turn(1.1, 2.0, "S2"),
+        Turn(9.9, 11.2, "S2"),
+        Turn(11.4, 12, "S1"),
+    ]
+    joined = join_sessions([a, b], turns)
+    assert [s.speaker for s in joined] == ["S1", "S2", "S2", "S1"]
+    assert joined[3].words[0].speaker == "S1"
+    apart = join_sessions([a, b], None)
+    assert [s.speaker for s in apart] == ["S1", "S2", "S3", "S4"]
+
+
+def test_cli_azure_diarize_through_conversation_transcriber(corpus: Path, model, capsys) -> None:
+    """`--engine azure --diarize`: the real SDK's ConversationTranscriber against `voxflow
+    serve` (which diarizes offline and answers Guest-1, Guest-2); with short sessions the
+    per-session ids are joined by voice, so Katie and Steve keep their labels."""
+    from serving import BackgroundServer
+    from voxflow.engines import create_engine
+    from voxflow.server.config import ServerConfig
+
+    with BackgroundServer(ServerConfig(port=0, key="k"), engine=create_engine()) as server:
+        runs = {}
+        for seconds in ("300", "8"):
+            code = main(["transcribe", str(corpus / KATIESTEVE), "-f", "json", "--engine", "azure",
+                         "--diarize", "--quiet", "--azure-host", server.url, "--azure-key", "k",
+                         "--azure-session-seconds", seconds, "--language", "en-US"])  # fmt: skip
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            runs[seconds] = json.loads(out.out)
+    for data in runs.values():
+        turns = [s["speaker"] for s in data["segments"]]
+        assert [k for i, k in enumerate(turns) if i == 0 or turns[i - 1] != k] == ["S1", "S2"] * 3
+        assert [s["id"] for s in data["speakers"]] == ["S1", "S2"]
+        assert "speaker_labels" not in data  # joined by voice: the model is installed
+    assert len(runs["8"]["segments"]) >= 6
