@@ -7,7 +7,8 @@ speaker's are then merged (average linkage: CAM++ windows of one voice score abo
 of two voices below 0.25 on the corpus), and tiny groups (a cough, a laugh) join their
 nearest voice. Very long recordings
 are clustered on an even sample of their windows and the rest assigned to the nearest group,
-so the work and memory stay bounded (``MAX_AFFINITY`` windows squared).
+so the work and memory stay bounded (``MAX_AFFINITY`` windows squared); so are windows of
+too little speech to tell a voice by, which join the nearest group afterwards.
 """
 
 from __future__ import annotations
@@ -94,25 +95,30 @@ def _merge(x: np.ndarray, labels: np.ndarray, low: int) -> np.ndarray:
     return labels
 
 
-def cluster(embeddings: np.ndarray, low: int, high: int) -> np.ndarray:
+def cluster(
+    embeddings: np.ndarray, low: int, high: int, reliable: np.ndarray | None = None
+) -> np.ndarray:
     """A group number for each embedding, ``low`` to ``high`` groups (fewer when there are
-    fewer embeddings); groups are numbered in order of their first window."""
+    fewer embeddings); groups are numbered in order of their first window. Where ``reliable``
+    marks some embeddings (those of enough speech), the groups are found from those alone and
+    the others join the nearest group."""
     n = len(embeddings)
     if n == 0:
         return np.zeros(0, dtype=int)
-    high = min(high, n)
-    low = min(low, high)
     x = _normalize(np.asarray(embeddings, dtype=np.float64))
+    core = np.flatnonzero(reliable) if reliable is not None and reliable.any() else np.arange(n)
+    chosen = core[:: -(-len(core) // MAX_AFFINITY)]
+    sample = x[chosen]
+    high = min(high, len(sample))
+    low = min(low, high)
     if high <= 1:
         return np.zeros(n, dtype=int)
-    step = -(-n // MAX_AFFINITY)
-    sample = x[::step]
-    labels = _spectral(sample, low, min(high, len(sample)))
+    found = _spectral(sample, low, high)
     if low != high:
-        labels = _merge(sample, labels, low)
-    if step > 1:  # every window to the nearest group found on the sample
-        labels = np.argmax(x @ _centroids(sample, labels).T, axis=1)
-    order = {}
+        found = _merge(sample, found, low)
+    labels = np.argmax(x @ _centroids(sample, found).T, axis=1)
+    labels[chosen] = found
+    order: dict[int, int] = {}
     for label in labels:
         order.setdefault(int(label), len(order))
     return np.array([order[int(label)] for label in labels], dtype=int)

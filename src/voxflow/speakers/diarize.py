@@ -26,6 +26,7 @@ from voxflow.vad import VadOptions, speech_regions
 WINDOW = 1.5  # seconds of speech per embedding
 STEP = 0.75  # seconds between window starts
 MIN_WINDOW = 0.4  # speech shorter than this gets no embedding of its own
+RELIABLE = 0.8  # windows of less speech do not shape the clusters (they join the nearest)
 BATCH = 16  # windows per network call
 IN_FLIGHT = 4  # clips queued for embedding before the pipeline waits (bounds the audio held)
 _SPEECH = VadOptions(min_silence_duration_ms=150, speech_pad_ms=30, rescue_db=None)
@@ -158,7 +159,8 @@ class SpeakerTracker:
             if not spans:
                 return []
             vectors = np.stack([self._embeddings[i] for i in order])
-        labels = cluster(vectors, *self.options.bounds)
+        reliable = np.array([end - start >= RELIABLE for start, end, _, _ in spans])
+        labels = cluster(vectors, *self.options.bounds, reliable=reliable)
         turns: list[Turn] = []
         for (_, _, a, b), label in zip(spans, labels, strict=True):
             speaker = f"S{label + 1}"
