@@ -85,7 +85,7 @@ def render_json(transcript: Transcript) -> str:
         data["speakers"] = [{"id": s.id, "speaking_time": _seconds(s.speaking_time)}
                             for s in transcript.speakers]  # fmt: skip
     for key, value in transcript.extra.items():
-        if key in data:
+        if key in _TOP_KEYS:
             message = f"extra field {key!r} would hide a transcript field"
             raise OutputError(message, source=transcript.source)
         data[key] = value

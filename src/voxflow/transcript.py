@@ -46,8 +46,8 @@ class Transcript:
     duration: float
     segments: tuple[Segment, ...] = ()
     language: str | None = None
-    speakers: tuple[Speaker, ...] = ()  # with diarization, in order of first appearance
     extra: dict[str, Any] = field(default_factory=dict)
+    speakers: tuple[Speaker, ...] = ()  # with diarization, in order of first appearance
 
     @property
     def text(self) -> str:
