@@ -25,7 +25,7 @@ def speaker_at(turns: Sequence[Turn], starts: Sequence[float], start: float, end
     overlaps it. ``starts`` are the turns' start times (for bisection)."""
     i = bisect.bisect_right(starts, end)
     best, most = None, 0.0
-    for turn in turns[max(0, i - 8) : i]:  # turns ending before end-8 cannot overlap much
+    for turn in turns[max(0, i - 8) : i]:  # turns do not overlap: only the last few can
         overlap = min(end, turn.end) - max(start, turn.start)
         if overlap > most:
             best, most = turn.speaker, overlap
