@@ -12,9 +12,10 @@ import voxflow
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPORTED = {
-    "AzureOptions", "ConfigError", "DecodeError", "DecodeSettings", "EngineError", "InputError",
-    "LanguagePlan", "LidMode", "ModelError", "OutputError", "Progress", "ProtocolError",
-    "Segment", "TranscribeOptions", "Transcript", "VoxflowError", "WhisperOptions", "Word",
+    "AzureOptions", "ConfigError", "DecodeError", "DecodeSettings", "DiarizeOptions",
+    "EngineError", "InputError", "LanguagePlan", "LidMode", "ModelError", "OutputError",
+    "Progress", "ProtocolError", "Segment", "Speaker", "TranscribeOptions", "Transcript",
+    "VoxflowError", "WhisperOptions", "Word",
     "__version__", "create_engine", "stream", "transcribe", "transcribe_async",
     "transcribe_many",
 }  # fmt: skip

@@ -266,7 +266,7 @@ def test_readers_accept_common_variations() -> None:
     vtt = ("WEBVTT - a title\nKind: captions\n\nNOTE a comment\nspanning lines\n\nSTYLE\n::cue {}\n"
            "\nintro\n00:01.000 --> 00:02.000 align:start line:0\n<v Bob>Hi</v> &lt;3\n"
            "\n00:00:03.000 --> 00:00:04.000\n<i>Bye</i>\n")  # fmt: skip
-    assert parse_vtt(vtt) == [Cue(1.0, 2.0, "Hi <3"), Cue(3.0, 4.0, "Bye")]
+    assert parse_vtt(vtt) == [Cue(1.0, 2.0, "Hi <3", "Bob"), Cue(3.0, 4.0, "Bye")]  # its voice
 
 
 @pytest.mark.parametrize(
@@ -449,7 +449,7 @@ json_segments = st.builds(
 )  # fmt: skip
 json_extras = st.dictionaries(
     st.text(min_size=1, max_size=8).filter(lambda k: k not in ("source", "duration", "language",
-                                                                "segments")),
+                                                                "segments", "speakers")),
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
     max_size=3,
 )  # fmt: skip

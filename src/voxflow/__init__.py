@@ -1,8 +1,9 @@
 """voxflow: transcribe long, multilingual audio quickly and without losing anything.
 
 The Python API: ``transcribe`` (sync), ``transcribe_async`` and ``stream`` (segments as they
-are ready), ``transcribe_many`` (many sources at once), with ``TranscribeOptions`` and the
-result types ``Transcript``, ``Segment`` and ``Word``.
+are ready), ``transcribe_many`` (many sources at once), with ``TranscribeOptions`` (speaker
+labels with ``diarize=DiarizeOptions()``) and the result types ``Transcript``, ``Segment``,
+``Word`` and ``Speaker``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from voxflow.pipeline import (
     transcribe_async,
     transcribe_many,
 )
-from voxflow.transcript import Segment, Transcript, Word
+from voxflow.speakers import DiarizeOptions
+from voxflow.transcript import Segment, Speaker, Transcript, Word
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "DecodeSettings",
+    "DiarizeOptions",
     "EngineError",
     "InputError",
     "LanguagePlan",
@@ -47,6 +50,7 @@ __all__ = [
     "Progress",
     "ProtocolError",
     "Segment",
+    "Speaker",
     "TranscribeOptions",
     "Transcript",
     "VoxflowError",

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from voxflow.errors import ConfigError, InputError, OutputError
-from voxflow.transcript import Segment, Transcript, Word
+from voxflow.transcript import Segment, Speaker, Transcript, Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
 MAX_WIDTH = 42
@@ -32,11 +32,13 @@ MIN_DURATION = 0.5
 
 
 class Cue(NamedTuple):
-    """One subtitle: start and end in seconds, text with ``\\n`` between its lines."""
+    """One subtitle: start and end in seconds, text with ``\\n`` between its lines, and the
+    speaker when the transcript has speakers."""
 
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 def render(transcript: Transcript, fmt: str) -> str:
@@ -51,18 +53,25 @@ def render(transcript: Transcript, fmt: str) -> str:
 
 
 def render_txt(transcript: Transcript) -> str:
-    """One line per segment, whitespace collapsed, empty segments skipped."""
-    lines = [" ".join(_clean(s.text).split()) for s in transcript.segments]
-    return "".join(f"{line}\n" for line in lines if line)
+    """One line per segment, whitespace collapsed, empty segments skipped; ``S1: `` before
+    the text when the segment has a speaker."""
+    lines = [(s.speaker, " ".join(_clean(s.text).split())) for s in transcript.segments]
+    return "".join(f"{_speaker_prefix(who)}{line}\n" for who, line in lines if line)
+
+
+def _speaker_prefix(speaker: str | None) -> str:
+    return f"{speaker}: " if speaker else ""
 
 
 # --- JSON ----------------------------------------------------------------------------------
 
-_TOP_KEYS = ("source", "duration", "language", "segments")
+_TOP_KEYS = ("source", "duration", "language", "segments", "speakers")
 
 
 def render_json(transcript: Transcript) -> str:
-    """The JSON contract: source, duration, language, segments (with words), then extras.
+    """The JSON contract: source, duration, language, segments (with words), the speakers
+    with their speaking time when diarized (and ``speaker`` on segments and words), then
+    extras.
 
     OutputError when an extra would replace one of those fields or is not JSON-serialisable.
     """
@@ -72,8 +81,11 @@ def render_json(transcript: Transcript) -> str:
         "language": transcript.language,
         "segments": [_segment_dict(s) for s in transcript.segments],
     }
+    if transcript.speakers:
+        data["speakers"] = [{"id": s.id, "speaking_time": _seconds(s.speaking_time)}
+                            for s in transcript.speakers]  # fmt: skip
     for key, value in transcript.extra.items():
-        if key in data:
+        if key in _TOP_KEYS:
             message = f"extra field {key!r} would hide a transcript field"
             raise OutputError(message, source=transcript.source)
         data[key] = value
@@ -95,6 +107,9 @@ def transcript_from_json(text: str) -> Transcript:
             duration=float(data["duration"]),
             language=data.get("language"),
             segments=tuple(_segment_from(s) for s in data.get("segments") or ()),
+            speakers=tuple(
+                Speaker(str(s["id"]), float(s["speaking_time"])) for s in data.get("speakers") or ()
+            ),
             extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -111,22 +126,29 @@ def _probability(value: float | None) -> float | None:
 
 
 def _segment_dict(segment: Segment) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "start": _seconds(segment.start),
         "end": _seconds(segment.end),
         "text": segment.text,
         "language": segment.language,
         "confidence": _probability(segment.confidence),
-        "words": [
-            {
-                "start": _seconds(w.start),
-                "end": _seconds(w.end),
-                "word": w.word,
-                "probability": _probability(w.probability),
-            }
-            for w in segment.words
-        ],
     }
+    if segment.speaker is not None:
+        out["speaker"] = segment.speaker
+    out["words"] = [_word_dict(w) for w in segment.words]
+    return out
+
+
+def _word_dict(word: Word) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "start": _seconds(word.start),
+        "end": _seconds(word.end),
+        "word": word.word,
+        "probability": _probability(word.probability),
+    }
+    if word.speaker is not None:
+        out["speaker"] = word.speaker
+    return out
 
 
 def _segment_from(data: dict[str, Any]) -> Segment:
@@ -138,9 +160,10 @@ def _segment_from(data: dict[str, Any]) -> Segment:
         confidence=_optional_float(data.get("confidence")),
         words=tuple(
             Word(float(w["start"]), float(w["end"]), str(w["word"]),
-                 _optional_float(w["probability"]))
+                 _optional_float(w["probability"]), w.get("speaker"))
             for w in data.get("words") or ()
         ),
+        speaker=data.get("speaker"),
     )  # fmt: skip
 
 
@@ -213,7 +236,7 @@ def cues(
         if not (math.isfinite(segment.start) and math.isfinite(segment.end)):
             message = f"segment {i} has a time that is not finite"
             raise OutputError(message, source=transcript.source)
-    raw: list[tuple[int, int, str]] = []
+    raw: list[tuple[int, int, str, str | None]] = []
     for segment in sorted(transcript.segments, key=lambda s: s.start):
         text = _clean(segment.text)
         atoms = _atoms(text, max_width)
@@ -225,21 +248,22 @@ def cues(
             start = times[first.offset][0]
             end = times[last.offset + len(last.text) - 1][1]
             text_lines = "\n".join(_join(line) for line in lines)
-            raw.append((to_milliseconds(start), to_milliseconds(end), text_lines))
+            raw.append((to_milliseconds(start), to_milliseconds(end), text_lines,
+                        segment.speaker))  # fmt: skip
     return _settle(raw, to_milliseconds(min_duration))
 
 
-def _settle(raw: Sequence[tuple[int, int, str]], min_ms: int) -> list[Cue]:
+def _settle(raw: Sequence[tuple[int, int, str, str | None]], min_ms: int) -> list[Cue]:
     """Make times strictly advance: start at or after the previous end, end after start."""
     out: list[Cue] = []
     prev_end = 0
-    for i, (start, end, text) in enumerate(raw):
+    for i, (start, end, text, speaker) in enumerate(raw):
         start = max(start, prev_end)
         end = max(end, start + min_ms)
         if i + 1 < len(raw):
             end = min(end, max(raw[i + 1][0], start + 1))
         end = max(end, start + 1)
-        out.append(Cue(start / 1000, end / 1000, text))
+        out.append(Cue(start / 1000, end / 1000, text, speaker))
         prev_end = end
     return out
 
@@ -379,10 +403,11 @@ def render_srt(
     max_lines: int = MAX_LINES,
     min_duration: float = MIN_DURATION,
 ) -> str:
-    """Numbered SRT cues; a ``-->`` in the text becomes ``->`` (SRT has no escapes)."""
+    """Numbered SRT cues, ``S1: `` before a speaker's text (SRT has no voice markup); a
+    ``-->`` in the text becomes ``->`` (SRT has no escapes)."""
     blocks = [
         f"{n}\n{format_timestamp(c.start)} --> {format_timestamp(c.end)}\n"
-        f"{_ARROW.sub('->', c.text)}\n"
+        f"{_ARROW.sub('->', _speaker_prefix(c.speaker) + c.text)}\n"
         for n, c in enumerate(
             cues(transcript, max_width=max_width, max_lines=max_lines, min_duration=min_duration),
             start=1,
@@ -398,15 +423,20 @@ def render_vtt(
     max_lines: int = MAX_LINES,
     min_duration: float = MIN_DURATION,
 ) -> str:
-    """A WebVTT file; ``&``, ``<`` and ``>`` in the text are escaped as character references."""
+    """A WebVTT file, a speaker's cues in voice tags (``<v S1>``); ``&``, ``<`` and ``>`` in
+    the text are escaped as character references."""
     blocks = [
         f"{format_timestamp(c.start, '.')} --> {format_timestamp(c.end, '.')}\n"
-        f"{html.escape(c.text, quote=False)}\n"
+        f"{_voice(c.speaker)}{html.escape(c.text, quote=False)}\n"
         for c in cues(
             transcript, max_width=max_width, max_lines=max_lines, min_duration=min_duration
         )
     ]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _voice(speaker: str | None) -> str:
+    return f"<v {html.escape(speaker)}>" if speaker else ""
 
 
 def _blocks(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -438,10 +468,12 @@ def parse_srt(text: str) -> list[Cue]:
 
 _VTT_SKIP = re.compile(r"^(NOTE|STYLE|REGION)(\s|$)")
 _TAG = re.compile(r"<[^>\n]*>")
+_VOICE = re.compile(r"^<v(?:\.[^\s>]*)?\s+([^>\n]+)>")
 
 
 def parse_vtt(text: str) -> list[Cue]:
-    """Cues of a WebVTT file as plain text: tags dropped, character references decoded."""
+    """Cues of a WebVTT file as plain text: tags dropped, character references decoded, the
+    speaker of a cue that opens with a voice tag kept."""
     blocks = list(_blocks(text))
     if not blocks or not re.match(r"WEBVTT(\s|$)", blocks[0][1][0].removeprefix("\ufeff")):
         raise InputError("not a WebVTT file: it must begin with 'WEBVTT'")
@@ -454,7 +486,9 @@ def parse_vtt(text: str) -> list[Cue]:
             raise InputError(f"line {first}: a cue identifier without a timing line")
         start, end = _parse_timing(block[timing], f"line {first + timing}")
         body = "\n".join(block[timing + 1 :])
-        out.append(Cue(start, end, html.unescape(_TAG.sub("", body))))
+        voice = _VOICE.match(body)
+        speaker = html.unescape(voice.group(1).strip()) if voice else None
+        out.append(Cue(start, end, html.unescape(_TAG.sub("", body)), speaker))
     return out
 
 

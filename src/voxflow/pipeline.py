@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -29,8 +29,9 @@ from voxflow.engines.base import (
     FailedClip,
     SourceReadingEngine,
 )
-from voxflow.errors import ConfigError, EngineError, VoxflowError
+from voxflow.errors import ConfigError, EngineError, ModelError, VoxflowError
 from voxflow.languages import Identified, LanguagePlan, LidMode
+from voxflow.speakers import DiarizeOptions, SpeakerTracker, join_sessions, label, speakers
 from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
@@ -48,7 +49,8 @@ MERGE_GAP = 2.0
 @dataclass(frozen=True)
 class TranscribeOptions:
     """What to recognise and how, whatever the engine: the languages (a plan parsed once, see
-    ``LanguagePlan.parse``), the segmenter, and how each clip is decoded."""
+    ``LanguagePlan.parse``), the segmenter, how each clip is decoded, and whether (and
+    among how many voices) to say who spoke."""
 
     languages: LanguagePlan = field(default_factory=LanguagePlan)
     vad: Literal["silero", "silence"] = "silero"
@@ -56,6 +58,7 @@ class TranscribeOptions:
     max_segment: float = 30.0
     batch_size: int = 8  # clips handed to the engine per call
     decode: DecodeSettings = field(default_factory=DecodeSettings)
+    diarize: DiarizeOptions | None = None  # None: no speaker labels
 
     def __post_init__(self) -> None:
         if self.vad not in ("silero", "silence"):
@@ -65,9 +68,12 @@ class TranscribeOptions:
 
     def fingerprint(self) -> dict[str, object]:
         """What changes a transcript: all but the batch size, which changes only the pace."""
-        return {"languages": self.languages.fingerprint(), "vad": self.vad,
-                "vad_threshold": self.vad_threshold, "max_segment": self.max_segment,
-                "decode": self.decode.fingerprint()}  # fmt: skip
+        out = {"languages": self.languages.fingerprint(), "vad": self.vad,
+               "vad_threshold": self.vad_threshold, "max_segment": self.max_segment,
+               "decode": self.decode.fingerprint()}  # fmt: skip
+        if self.diarize is not None:  # absent otherwise, so earlier jobs keep their prints
+            out["diarize"] = self.diarize.fingerprint()
+        return out
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,12 @@ async def stream(
 ) -> AsyncIterator[Segment]:
     """Yield the source's segments in time order as soon as each is recognised.
 
+    With ``options.diarize`` the segments come once the source ends, labelled with their
+    speakers, and ``info`` gets ``speakers``. An engine that identifies speakers itself
+    (Azure) is asked to, and its per-session ids are joined into one label per voice by the
+    offline diarization where its model is installed; otherwise ``info`` gets
+    ``speaker_labels: "per session"`` when there were several sessions.
+
     ``info``, when given, receives ``duration`` and ``language`` once the stream ends,
     ``dropped`` (dicts of start, end) for speech the segmenter found that the engine returned
     no text for, and ``failed_sessions`` (dicts of start, end, error) when the engine lost
@@ -260,12 +272,17 @@ async def stream(
     name = name or source_name(source)
     caps = engine.capabilities
     info = info if info is not None else {}
+    by_engine = options.diarize is not None and caps.identifies_speakers
+    settings = replace(options.decode, speakers=True) if by_engine else options.decode
     if caps.reads_source:
-        async for seg in _from_engine_source(engine, source, options, name, info, progress):
+        segments = _from_engine_source(engine, source, options, settings, name, info, progress)
+        async for seg in segments:
             yield seg
         return
     # An engine that works on many clips at once gets each clip on its own, that many in flight.
     batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
+    tracker = _tracker(options.diarize, required=not by_engine)
+    by_clip: list[list[Segment]] = []  # each clip's segments, held for their speakers
     producer = _Producer(source, options, name, caps, batch_size)
     producer.start()
     plan = options.languages
@@ -317,7 +334,9 @@ async def stream(
                 for clip in batch:  # each clip settles the audio since the last one
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
-                work = _recognize(engine, batch, spans, plan, options.decode, clip_done)
+                    if tracker is not None:
+                        await tracker.feed(clip.start, clip.samples)
+                work = _recognize(engine, batch, spans, plan, settings, clip_done)
                 pending.append((batch, asyncio.ensure_future(work)))
             held = []
             # Results leave in submission order, so segments come out in time order.
@@ -337,9 +356,25 @@ async def stream(
                 dropped += [c for c, segs in zip(clips, results, strict=True)
                             if not segs and c.start not in failed_at]  # fmt: skip
                 for segs in results:
+                    count += len(segs)
+                    if options.diarize is not None:
+                        by_clip.append(segs)
+                        continue
                     for seg in segs:
-                        count += 1
                         yield seg
+        if options.diarize is not None:
+            turns = await tracker.turns() if tracker is not None else None
+            if by_engine:
+                labelled = join_sessions(by_clip, turns)
+                sessions = sum(1 for segs in by_clip if any(s.speaker for s in segs))
+                if turns is None and sessions > 1:
+                    info["speaker_labels"] = "per session"
+                info["speakers"] = speakers(labelled)
+            else:
+                labelled = label([seg for segs in by_clip for seg in segs], turns or [])
+                info["speakers"] = speakers(turns or [])
+            for seg in labelled:
+                yield seg
         total = producer.duration if producer.duration is not None else producer.total
         if failures:
             _report_failures(failures, recognised, name, info)
@@ -352,8 +387,23 @@ async def stream(
             progress(Progress(name, total or settled, total, count, len(dropped), finished=True))
     finally:
         producer.stop()
+        if tracker is not None:
+            tracker.close()
         for task in [*(t for _, t in pending), *([upcoming] if upcoming is not None else [])]:
             task.cancel()
+
+
+def _tracker(options: DiarizeOptions | None, *, required: bool) -> SpeakerTracker | None:
+    """The offline diarization for ``options``; without its model, None where it is only an
+    aid (joining an engine's speakers across sessions), else the model's ModelError."""
+    if options is None:
+        return None
+    try:
+        return SpeakerTracker(options)
+    except ModelError:
+        if required:
+            raise
+        return None
 
 
 def _decides_at_start(plan: LanguagePlan, caps: Capabilities) -> bool:
@@ -381,16 +431,22 @@ async def _from_engine_source(
     engine: Engine,
     source: Any,
     options: TranscribeOptions,
+    settings: DecodeSettings,
     name: str,
     info: dict[str, Any],
     progress: ProgressCallback | None,
 ) -> AsyncIterator[Segment]:
-    """An engine that reads the whole source itself (e.g. compressed bytes sent as they are)."""
+    """An engine that reads the whole source itself (e.g. compressed bytes sent as they are),
+    in one session: its speaker ids, when asked for, are relabelled S1, S2 …"""
     count = 0
     reader = cast(SourceReadingEngine, engine)
-    segments = reader.recognize_source(
-        source, options.languages, options.decode, name=name, info=info
-    )
+    segments = reader.recognize_source(source, options.languages, settings, name=name, info=info)
+    if settings.speakers:
+        labelled = join_sessions([[seg async for seg in segments]], None)
+        info["speakers"] = speakers(labelled)
+        segments = _aiter(labelled)
+    elif options.diarize is not None:
+        raise ConfigError("this engine reads the source itself and cannot say who spoke")
     async for seg in segments:
         count += 1
         yield seg
@@ -398,6 +454,11 @@ async def _from_engine_source(
     info["language"] = _overall_language(options.languages)
     if progress:
         progress(Progress(name, total or 0.0, total, count, finished=True))
+
+
+async def _aiter(items: Sequence[Segment]) -> AsyncIterator[Segment]:
+    for item in items:
+        yield item
 
 
 def _overall_language(plan: LanguagePlan) -> str | None:
@@ -491,12 +552,14 @@ def assemble(name: str, segments: Sequence[Segment], info: dict[str, Any]) -> Tr
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language
-    extra = {key: info[key] for key in ("dropped", "failed_sessions") if info.get(key)}
+    kept = ("dropped", "failed_sessions", "speaker_labels")
+    extra = {key: info[key] for key in kept if info.get(key)}
     return Transcript(
         source=name,
         duration=round(float(info.get("duration") or 0.0), 3),
         segments=tuple(segments),
         language=language,
+        speakers=tuple(info.get("speakers") or ()),
         extra=extra,
     )
 

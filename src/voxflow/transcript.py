@@ -14,6 +14,7 @@ class Word:
     end: float
     word: str
     probability: float | None = None  # None where the engine gives no word confidence
+    speaker: str | None = None  # "S1", "S2" … with diarization
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class Segment:
     language: str | None = None
     confidence: float | None = None
     words: tuple[Word, ...] = ()
+    speaker: str | None = None  # one speaker per segment with diarization
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A voice that diarization found: its label and its seconds of speech."""
+
+    id: str
+    speaking_time: float
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class Transcript:
     segments: tuple[Segment, ...] = ()
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    speakers: tuple[Speaker, ...] = ()  # with diarization, in order of first appearance
 
     @property
     def text(self) -> str:

@@ -26,6 +26,7 @@ from voxflow.jobs import BatchOptions, BatchResult, JobState, exit_code, run_bat
 from voxflow.languages import LanguagePlan
 from voxflow.pipeline import TranscribeOptions
 from voxflow.progress import make_reporter
+from voxflow.speakers import DiarizeOptions
 from voxflow.transcript import Transcript
 
 from .app import app
@@ -88,6 +89,18 @@ def transcribe(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    diarize: Annotated[
+        bool, typer.Option(help="Say who spoke: speaker labels S1, S2 … on segments and words.")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: exactly this many speakers.")
+    ] = None,
+    min_speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: at least this many speakers (default 1).")
+    ] = None,
+    max_speakers: Annotated[
+        int | None, typer.Option(help="With --diarize: at most this many speakers (default 8).")
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace existing output files, even ones voxflow did not write.")
     ] = False,
@@ -166,6 +179,7 @@ def transcribe(
         decode=DecodeSettings(
             beam_size, word_timestamps, tuple(phrase or ()), task=task  # type: ignore[arg-type]
         ),
+        diarize=_diarize_options(diarize, speakers, min_speakers, max_speakers, engine),
     )
     engine_options: WhisperOptions | AzureOptions
     if engine == "whisper":
@@ -219,6 +233,31 @@ def run(
             job.close()
     _print_stdout(result, batch.out_dir is None)
     return _summarise(result, batch.out_dir, quiet), result.signal is not None
+
+
+def _diarize_options(
+    diarize: bool, speakers: int | None, low: int | None, high: int | None, engine: str
+) -> DiarizeOptions | None:
+    """The speaker options of the command line, or None without --diarize. For the embedded
+    engine the speaker model is loaded here, so that a missing one fails before any work
+    (Azure identifies speakers itself and uses the model, when present, across sessions)."""
+    if not diarize:
+        if (speakers, low, high) != (None, None, None):
+            raise ConfigError("--speakers, --min-speakers and --max-speakers need --diarize")
+        return None
+    if speakers is not None and (low, high) != (None, None):
+        raise ConfigError("give --speakers or --min-speakers/--max-speakers, not both")
+    defaults = DiarizeOptions()
+    options = DiarizeOptions(
+        speakers=speakers,
+        min_speakers=defaults.min_speakers if low is None else low,
+        max_speakers=max(defaults.max_speakers, low or 0) if high is None else high,
+    )
+    if engine == "whisper":
+        from voxflow.speakers.models import campplus
+
+        campplus()
+    return options
 
 
 def _formats(spec: str, output: str) -> tuple[str, ...]:

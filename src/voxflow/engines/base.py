@@ -34,15 +34,17 @@ class Clip:
 @dataclass(frozen=True)
 class DecodeSettings:
     """How one ``recognize`` call decodes, whatever the engine: the beam width (1: greedy),
-    word times, hint phrases (Whisper's hotwords, Azure's phrase list), and the task: the
-    speech as said (``transcribe``) or in English (``translate``, Whisper's translation).
-    Passed per call, so a server can decode interim results greedily and each turn or request
-    with its own phrases and task."""
+    word times, hint phrases (Whisper's hotwords, Azure's phrase list), the task: the speech as
+    said (``transcribe``) or in English (``translate``, Whisper's translation), and speaker ids
+    from an engine that identifies speakers (Azure's conversation transcription). Passed per
+    call, so a server can decode interim results greedily and each turn or request with its own
+    phrases and task."""
 
     beam_size: int = 5
     word_timestamps: bool = True
     phrases: tuple[str, ...] = ()
     task: Literal["transcribe", "translate"] = "transcribe"
+    speakers: bool = False
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -53,8 +55,15 @@ class DecodeSettings:
 
     def fingerprint(self) -> dict[str, object]:
         """Every field changes the output."""
-        return {"beam_size": self.beam_size, "word_timestamps": self.word_timestamps,
-                "phrases": list(self.phrases), "task": self.task}  # fmt: skip
+        out: dict[str, object] = {"beam_size": self.beam_size,
+                                  "word_timestamps": self.word_timestamps,
+                                  "phrases": list(self.phrases)}  # fmt: skip
+        # Absent at their defaults, so that earlier jobs keep their prints.
+        if self.task != "transcribe":
+            out["task"] = self.task
+        if self.speakers:
+            out["speakers"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,8 @@ class Capabilities:
     service), so the pipeline hands it the plan's candidates rather than deciding at the start.
     ``reads_source``: the engine reads the whole source itself (``recognize_source``), e.g. to
     send the original compressed bytes. ``languages``: the Whisper codes it can recognise
-    (None: any the plan names).
+    (None: any the plan names). ``identifies_speakers``: asked with ``DecodeSettings.speakers``,
+    the engine labels segments with speaker ids of its own, valid within one clip.
     """
 
     max_clip: float | None = None
@@ -80,6 +90,7 @@ class Capabilities:
     identifies_languages: bool = False
     reads_source: bool = False
     languages: Collection[str] | None = None
+    identifies_speakers: bool = False
 
 
 class EngineOptions(Protocol):

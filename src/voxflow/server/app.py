@@ -44,7 +44,8 @@ from voxflow.server.usp import parse_target
 log = logging.getLogger("voxflow.server")
 
 _SPEECH_PATH = re.compile(  # matched against the whole path (fullmatch), never a part of it
-    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?",
+    r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?"
+    r"|/speech/universal/v2/?",  # the SDK's ConversationTranscriber with host=
     re.IGNORECASE,
 )
 HEARTBEAT = 20.0  # seconds between pings to a websocket client; one unanswered closes it

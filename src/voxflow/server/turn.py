@@ -34,7 +34,8 @@ from voxflow.server.usp import (
     WaveEncoding,
     WaveFormat,
 )
-from voxflow.transcript import Segment, Word
+from voxflow.speakers import DiarizeOptions
+from voxflow.transcript import Segment
 
 log = logging.getLogger("voxflow.server")
 
@@ -64,7 +65,7 @@ def raw_format(fmt: WaveFormat) -> str:
 def _shift(segment: Segment, by: float) -> Segment:
     if not by:
         return segment
-    words = tuple(Word(w.start + by, w.end + by, w.word, w.probability) for w in segment.words)
+    words = tuple(dataclasses.replace(w, start=w.start + by, end=w.end + by) for w in segment.words)
     return dataclasses.replace(segment, start=segment.start + by, end=segment.end + by, words=words)
 
 
@@ -94,7 +95,8 @@ class TurnRunner:
         self.report = bool(self.settings.languages)  # every phrase names its language
         self.engine = engine
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
-        self.options = dataclasses.replace(options, languages=plan, decode=decode)
+        diarize = DiarizeOptions() if self.settings.speakers else options.diarize
+        self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
         # Partial decodes are greedy and without word times: cheap, and only interim. They
         # identify the language of each partial clip, until the first phrase has decided it.
         self._partial_settings = dataclasses.replace(decode, beam_size=1, word_timestamps=False)

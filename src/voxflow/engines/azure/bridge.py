@@ -41,6 +41,7 @@ class Recognized:
     duration: int
     json: str
     language: str | None
+    speaker: str | None = None  # a ConversationTranscriber's speaker id (``Guest-1`` …)
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,11 @@ def _recognizing(evt: Any) -> SdkEvent:
 
 def _recognized(evt: Any) -> SdkEvent:
     r = evt.result
+    speaker = getattr(r, "speaker_id", None) or None  # "Unknown" stays: the service said so
     return Recognized(
-        _name(r.reason), r.text or "", int(r.offset), int(r.duration), r.json or "", _language(r)
-    )
+        _name(r.reason), r.text or "", int(r.offset), int(r.duration), r.json or "", _language(r),
+        speaker,
+    )  # fmt: skip
 
 
 def _canceled(evt: Any) -> SdkEvent:
@@ -109,16 +112,23 @@ _SIGNALS: tuple[tuple[str, Callable[[Any], SdkEvent]], ...] = (
     ("canceled", _canceled),
     ("session_stopped", _stopped),
 )
+# A ConversationTranscriber's results come as ``transcribing`` and ``transcribed``.
+_TRANSCRIBER_SIGNALS = tuple(
+    (name.replace("recogniz", "transcrib"), convert) for name, convert in _SIGNALS
+)
 
 
 class SessionBridge:
-    """Connects a recognizer's five signals to an asyncio queue on ``loop``."""
+    """Connects a recognizer's (or a conversation transcriber's) five signals to an asyncio
+    queue on ``loop``."""
 
-    def __init__(self, recognizer: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, recognizer: Any, loop: asyncio.AbstractEventLoop, *, transcriber: bool = False
+    ) -> None:
         self._loop = loop
         self._queue: asyncio.Queue[SdkEvent] = asyncio.Queue()
         self._signals = []
-        for name, convert in _SIGNALS:
+        for name, convert in _TRANSCRIBER_SIGNALS if transcriber else _SIGNALS:
             signal = getattr(recognizer, name)
             signal.connect(self._handler(convert))
             self._signals.append(signal)

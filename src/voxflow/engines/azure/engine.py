@@ -101,6 +101,7 @@ class AzureEngine:
             parallel_clips=o.sessions,
             identifies_languages=True,
             reads_source=o.compressed,
+            identifies_speakers=True,
         )
         # Blocking SDK calls: building, starting, writing audio, and stopping and releasing
         # (which may take 20 s for a session that timed out): a few per running session.

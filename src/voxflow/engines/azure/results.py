@@ -82,6 +82,7 @@ def to_segment(
         language=language,
         confidence=confidence,
         words=words,
+        speaker=event.speaker,
     )
 
 

@@ -130,26 +130,31 @@ def speech_config(sdk: Any, options: AzureOptions, plan: SessionPlan) -> Any:
 
 
 class _SdkSession:
-    """The SDK objects of one session, released in a worker thread.
+    """The SDK objects of one session (a SpeechRecognizer, or a ConversationTranscriber when
+    speakers were asked for), released in a worker thread.
 
     Releasing a recognizer blocks (about 1 s after an error, 10 s when it was stopped after
     the session had already ended), so no reference to it may live on the event loop: they
     are held here and dropped by ``close`` in a worker thread.
     """
 
-    def __init__(self, recognizer: Any, stream: Any) -> None:
+    def __init__(self, recognizer: Any, stream: Any, *, transcriber: bool = False) -> None:
         self.recognizer: Any = recognizer
         self.stream: Any = stream
         self.bridge: SessionBridge | None = None
+        self.transcriber = transcriber
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> SessionBridge:
         """Connect the recognizer's events to ``loop``."""
-        self.bridge = SessionBridge(self.recognizer, loop)
+        self.bridge = SessionBridge(self.recognizer, loop, transcriber=self.transcriber)
         return self.bridge
 
     def start(self) -> None:
         """Start continuous recognition (blocking; in a worker thread)."""
-        self.recognizer.start_continuous_recognition_async().get()
+        if self.transcriber:
+            self.recognizer.start_transcribing_async().get()
+        else:
+            self.recognizer.start_continuous_recognition_async().get()
 
     async def push(self, audio: SessionAudio, speed: float | None) -> None:
         """Write the audio to the push stream, then close it. After the first PUSH_LEAD
@@ -174,7 +179,10 @@ class _SdkSession:
         SDK objects (blocking; in a worker thread)."""
         try:
             if stop and self.recognizer is not None:
-                self.recognizer.stop_continuous_recognition_async().get()
+                if self.transcriber:
+                    self.recognizer.stop_transcribing_async().get()
+                else:
+                    self.recognizer.stop_continuous_recognition_async().get()
         finally:
             if self.bridge is not None:
                 self.bridge.disconnect()
@@ -197,7 +205,10 @@ def build_session(sdk: Any, options: AzureOptions, plan: SessionPlan) -> _SdkSes
             kwargs["auto_detect_source_language_config"] = (
                 sdk.languageconfig.AutoDetectSourceLanguageConfig(languages=list(plan.languages))
             )
-        recognizer = sdk.SpeechRecognizer(
+        kind = sdk.transcription.ConversationTranscriber if plan.settings.speakers else (
+            sdk.SpeechRecognizer
+        )
+        recognizer = kind(
             speech_config=speech_config(sdk, options, plan),
             audio_config=sdk.audio.AudioConfig(stream=stream),
             **kwargs,
@@ -210,7 +221,7 @@ def build_session(sdk: Any, options: AzureOptions, plan: SessionPlan) -> _SdkSes
         raise ConfigError(
             f"the Speech SDK refused the settings: {sdk_message(exc, options)}"
         ) from None
-    return _SdkSession(recognizer, stream)
+    return _SdkSession(recognizer, stream, transcriber=plan.settings.speakers)
 
 
 async def run_session(

@@ -49,6 +49,7 @@ class ContextOptions:
     initial_silence_timeout: float | None = None
     end_silence_timeout: float | None = None
     continuation: Continuation | None = None
+    speakers: bool = False  # a ConversationTranscriber asks for speaker ids
 
     def to_body(self) -> dict[str, Any]:
         """The ``speech.context`` JSON body the SDK would send for these options."""
@@ -63,6 +64,8 @@ class ContextOptions:
             detection["initialSilenceTimeout"] = round(self.initial_silence_timeout * 1000)
         if self.end_silence_timeout is not None:
             detection["trailingSilenceTimeout"] = round(self.end_silence_timeout * 1000)
+        if self.speakers:
+            detection["speakerDiarization"] = {"mode": "Anonymous"}
         body: dict[str, Any] = {"phraseDetection": detection, "audio": {"streams": {"1": None}}}
         if self.languages or self.language_id_mode is not None:
             body["languageId"] = {
@@ -114,6 +117,7 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
     lid_mode = _get(body, "languageId.mode", str)
     mode = _get(body, "phraseDetection.mode", str)
     weight = _get(body, "dgi.bias", (int, float))
+    diarization = _get(body, "phraseDetection.speakerDiarization.mode", str)
     return ContextOptions(
         language=_get(body, "phraseDetection.language", str),
         mode=RecognitionMode.parse(mode, "speech.context") if mode is not None else None,
@@ -128,6 +132,7 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
         initial_silence_timeout=_ms(body, "phraseDetection.initialSilenceTimeout"),
         end_silence_timeout=_ms(body, "phraseDetection.trailingSilenceTimeout"),
         continuation=_continuation(body),
+        speakers=(diarization or "none").lower() != "none",
     )
 
 
@@ -149,6 +154,7 @@ class TurnSettings:
     end_silence_timeout: float | None
     offset_base: float
     previous_service_tag: str | None
+    speakers: bool = False
 
 
 def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSettings:
@@ -179,6 +185,7 @@ def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSet
         previous_service_tag=(
             context.continuation.previous_service_tag if context.continuation else None
         ),
+        speakers=context.speakers,
     )
 
 

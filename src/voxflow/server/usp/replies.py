@@ -135,11 +135,12 @@ def segment_body(
     word_timings: bool = True,
     word_confidence: bool = True,
 ) -> dict[str, Any]:
-    """A phrase body for a voxflow Segment; ``language`` (a locale) overrides segment.language."""
+    """A phrase body for a voxflow Segment; ``language`` (a locale) overrides segment.language;
+    a segment's speaker ``S1`` becomes the service's ``SpeakerId`` ``Guest-1``."""
     confidence = segment.confidence
     if confidence is None and segment.words:
         confidence = sum(w.probability for w in segment.words) / len(segment.words)
-    return phrase_body(
+    body = phrase_body(
         segment.text,
         segment.start,
         segment.end,
@@ -151,6 +152,9 @@ def segment_body(
         words=segment.words if word_timings else (),
         word_confidence=word_confidence,
     )
+    if segment.speaker is not None:
+        body["SpeakerId"] = "Guest-" + segment.speaker.removeprefix("S")
+    return body
 
 
 @dataclass(frozen=True)
