@@ -334,8 +334,9 @@ async def stream(
                 for clip in batch:  # each clip settles the audio since the last one
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
-                    if tracker is not None:
-                        await tracker.feed(clip.start, clip.samples)
+                    if tracker is not None:  # the voices of the speech, not of a window's pauses
+                        for speech in clip.regions if isinstance(clip, _Window) else (clip,):
+                            await tracker.feed(speech.start, speech.samples)
                 work = _recognize(engine, batch, spans, plan, settings, clip_done)
                 pending.append((batch, asyncio.ensure_future(work)))
             held = []
