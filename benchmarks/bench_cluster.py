@@ -37,7 +37,7 @@ from bench_transcribe import build  # noqa: E402
 from voxflow.engines import create_engine  # noqa: E402
 from voxflow.engines.whisper import WhisperOptions  # noqa: E402
 from voxflow.jobs import BatchOptions, run_batch  # noqa: E402
-from voxflow.jobs.cluster import ClusterOptions, run_batch_on_cluster  # noqa: E402
+from voxflow.jobs.cluster import ClusterOptions, run_batch_on_cluster, task_threads  # noqa: E402
 from voxflow.pipeline import TranscribeOptions  # noqa: E402
 
 FORMATS = ("json",)
@@ -134,7 +134,8 @@ def main() -> None:
     rows.append(("local run (`run_batch`, 2 model workers)", wall))
     overhead = (0.0, 0.0)
     for workers in (1, 2):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+        threads = task_threads(WhisperOptions(num_workers=2 // workers))
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                           dashboard_address=None) as local:  # fmt: skip
             target = out / f"cluster{workers}"
             wall = asyncio.run(

@@ -30,8 +30,22 @@ from speech import read_wav, write_wav  # noqa: E402
 from voxflow.engines import DecodeSettings, create_engine  # noqa: E402
 from voxflow.engines.whisper import WhisperOptions  # noqa: E402
 from voxflow.errors import ConfigError  # noqa: E402
-from voxflow.jobs import JOB_FILE, BatchOptions, BatchResult, job_status, run_batch  # noqa: E402
-from voxflow.jobs.cluster import ClusterOptions, run_batch_on_cluster  # noqa: E402
+from voxflow.jobs import (  # noqa: E402
+    JOB_FILE,
+    BatchOptions,
+    BatchResult,
+    file_sha256,
+    job_status,
+    run_batch,
+)
+from voxflow.jobs.cluster import (  # noqa: E402
+    AudioRef,
+    ClusterOptions,
+    SourcePlan,
+    Unseen,
+    plan_source,
+    run_batch_on_cluster,
+)
 from voxflow.languages import LanguagePlan  # noqa: E402
 from voxflow.pipeline import TranscribeOptions  # noqa: E402
 
@@ -65,14 +79,15 @@ def cluster() -> Iterator[distributed.Client]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two samples, a 25 s recording of them in turn with 2.5 s pauses, and a file that
-    is no audio."""
+    """The two samples, a 25 s recording of them in turn with 2.5 s pauses, 2 s of silence
+    (no speech: no pieces), and a file that is no audio."""
     src = tmp_path_factory.mktemp("inputs")
     en, es = read_wav(SAMPLES / "austen-0870.wav"), read_wav(SAMPLES / "es-mx.wav")
     pause = np.zeros(int(2.5 * 16000), dtype=np.float32)
     write_wav(src / "long.wav", np.concatenate([en, pause, es, pause, en]))
     write_wav(src / "austen.wav", en)
     write_wav(src / "es.wav", es)
+    write_wav(src / "silence.wav", np.zeros(2 * 16000, dtype=np.float32))
     (src / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt not really")
     return src
 
@@ -116,9 +131,9 @@ def test_a_cluster_run_writes_the_bytes_of_a_local_run_and_spreads_a_long_input(
         result = on_cluster(cluster, names(inputs), tmp_path)
     expected, expected_errors = local_run
     assert outputs(tmp_path) == expected
-    assert len(expected) == 3 * len(FORMATS) and b"Dashwood" in expected["long.txt"]
+    assert len(expected) == 4 * len(FORMATS) and b"Dashwood" in expected["long.txt"]
     assert errors(result) == expected_errors  # the broken file fails alike, the rest go on
-    assert expected_errors["broken.wav"] and result.count("done") == 3
+    assert expected_errors["broken.wav"] and result.count("done") == 4
     pieces = [t for t in tasks.data if t["key"].startswith("recognize_piece")]
     assert len(pieces) >= 2 + 3  # one per short input, the long one in several pieces
     assert len({t["worker"] for t in pieces}) == 2
@@ -190,7 +205,7 @@ def test_a_client_killed_mid_batch_resumes_without_redoing_finished_files(
     assert rerun.returncode == 1, rerun.stderr  # broken.wav fails, as in a local run
     events = [json.loads(line) for line in rerun.stderr.splitlines() if line.startswith("{")]
     redone = {Path(e["file"]).name for e in events if e["event"] == "file"}
-    assert redone == {"austen.wav", "es.wav", "long.wav", "broken.wav"} - done
+    assert redone == {p.name for p in inputs.iterdir()} - done
     assert outputs(out) == local_run[0]
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept  # not written again
 
@@ -207,6 +222,20 @@ def test_standard_input_travels_as_bytes(cluster: distributed.Client) -> None:
     )  # fmt: skip
     assert here.returncode == there.returncode == 0, there.stderr
     assert there.stdout == here.stdout and b"Dashwood" in there.stdout
+
+
+def test_a_worker_that_sees_another_file_at_the_path_asks_for_the_bytes(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "a.wav", np.zeros(16000, dtype=np.float32))
+    size = path.stat().st_size
+    theirs = AudioRef(str(path), size, file_sha256(path))
+    other = AudioRef(str(path), size, "0" * 64)  # the client has other content at that path
+    gone = AudioRef(str(tmp_path / "elsewhere.wav"), size, theirs.sha256)
+
+    def planned(audio: AudioRef) -> object:
+        return plan_source(audio, "a.wav", OPTIONS, ENGINE, PIECE)
+
+    assert planned(other) == planned(gone) == Unseen()
+    assert isinstance(planned(theirs), SourcePlan)  # seen: planned (no speech, no pieces)
 
 
 def test_without_distributed_the_error_names_the_extra(

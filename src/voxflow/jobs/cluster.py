@@ -44,7 +44,7 @@ import dataclasses
 import os
 import re
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,14 +126,22 @@ async def run_batch_on_cluster(
     """:func:`voxflow.jobs.run_batch` with the work done on a Dask cluster. At least twice as
     many inputs are in flight as the cluster has worker threads, so that none waits idle."""
     engine_options = _for_local_workers(engine_options, cluster.local_workers)
-    async with _connect(cluster) as client:
-        threads = sum((await client.nthreads()).values()) if cluster.address else 0
-        concurrency = max(batch.concurrency, 2 * (threads or cluster.local_workers))
+    async with _connect(cluster, task_threads(engine_options)) as client:
+        threads = sum((await client.nthreads()).values())
+        concurrency = max(batch.concurrency, 2 * threads)
         remote = ClusterTranscriber(client, engine_options, options, cluster.piece_seconds)
         return await run_batch_with(
             names, remote, fingerprint(options, engine_options, batch.formats),
             batch=dataclasses.replace(batch, concurrency=concurrency), reporter=reporter, job=job,
         )  # fmt: skip
+
+
+def task_threads(engine_options: EngineOptions) -> int:
+    """Tasks a worker process should run at once: twice the engine's model workers, so that
+    every model worker stays busy while a piece of one clip, or a planning task, runs."""
+    from voxflow.engines.whisper import WhisperOptions
+
+    return 2 * (engine_options.num_workers if isinstance(engine_options, WhisperOptions) else 1)
 
 
 def _for_local_workers(engine_options: EngineOptions, workers: int) -> EngineOptions:
@@ -148,8 +156,9 @@ def _for_local_workers(engine_options: EngineOptions, workers: int) -> EngineOpt
 
 
 @contextlib.asynccontextmanager
-async def _connect(cluster: ClusterOptions) -> Any:
-    """An asynchronous Client of the scheduler, or of a LocalCluster started for the batch."""
+async def _connect(cluster: ClusterOptions, threads: int) -> AsyncIterator[Client]:
+    """An asynchronous Client of the scheduler, or of a LocalCluster of ``threads`` threads
+    per worker process started for the batch."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -158,7 +167,7 @@ async def _connect(cluster: ClusterOptions) -> Any:
         address: Any = cluster.address
         if address is None:
             local = LocalCluster(
-                n_workers=cluster.local_workers, threads_per_worker=1, processes=True,
+                n_workers=cluster.local_workers, threads_per_worker=threads, processes=True,
                 dashboard_address=None, asynchronous=True,
             )  # fmt: skip
             address = await stack.enter_async_context(local)
@@ -277,8 +286,11 @@ def plan_source(
 
     async def work() -> SourcePlan:
         engine = worker_engine(engine_options)
+        if engine.capabilities.reads_source:
+            raise ConfigError("an engine that reads whole files (--azure-compressed) "
+                              "does not run on a cluster")  # fmt: skip
         clips = SpeechClips(source, options, name, engine.capabilities)
-        found = await asyncio.to_thread(list, clips)
+        found = list(clips)
         plan = await starting_plan(engine, options.languages, found)
         return SourcePlan(plan, clips.duration, clips.total, _pieces(found, piece_seconds))
 
