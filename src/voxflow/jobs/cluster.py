@@ -440,7 +440,8 @@ def _checked(value: Any, name: str) -> Any:
 
 
 async def _result(future: Any, name: str) -> Any:
-    """A task's value; a task Dask gave up on (its workers died) is the input's error."""
+    """A task's value; a task Dask gave up on (its workers died), a lost connection or an
+    unexpected failure in a task is the input's one-line error, and the batch goes on."""
     from distributed import KilledWorker
 
     try:
@@ -449,6 +450,8 @@ async def _result(future: Any, name: str) -> Any:
         raise VoxflowError(f"the cluster gave up on it: {exc}", source=name) from None
     except (OSError, TimeoutError) as exc:
         raise VoxflowError(f"the cluster connection failed: {exc}", source=name) from None
+    except Exception as exc:  # raised in a task: the worker's traceback stays in its log
+        raise VoxflowError(f"{type(exc).__name__}: {exc}", source=name) from None
 
 
 def _reference(source: Any, name: str) -> AudioRef:
