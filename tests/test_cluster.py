@@ -3,9 +3,10 @@
 the bytes of a local run, a long input spreads over both workers, a worker SIGKILLed mid-run
 changes nothing, and a client killed mid-batch resumes without redoing finished files.
 
-Inputs are the bundled real recordings (6-7 s each) and a 25 s file joined from them at
-silences, cut into pieces of 10 s so that it spreads; beam 1, one model call at a time per worker
-(the options the command line's ``--workers 1`` makes, so the tests share each worker's engine).
+Inputs are the bundled real recordings (6-7 s each) and a 34 s file (more than one window)
+joined from them at silences, cut into pieces of 10 s so that it spreads; beam 1, one model call
+at a time per worker (the options the command line's ``--workers 1`` makes, so the tests share
+each worker's engine).
 """
 
 from __future__ import annotations
@@ -79,12 +80,12 @@ def cluster() -> Iterator[distributed.Client]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two samples, a 25 s recording of them in turn with 2.5 s pauses, 2 s of silence
+    """The two samples, a 34 s recording of them in turn with 2.5 s pauses, 2 s of silence
     (no speech: no pieces), and a file that is no audio."""
     src = tmp_path_factory.mktemp("inputs")
     en, es = read_wav(SAMPLES / "austen-0870.wav"), read_wav(SAMPLES / "es-mx.wav")
     pause = np.zeros(int(2.5 * 16000), dtype=np.float32)
-    write_wav(src / "long.wav", np.concatenate([en, pause, es, pause, en]))
+    write_wav(src / "long.wav", np.concatenate([en, pause, es, pause, en, pause, es]))
     write_wav(src / "austen.wav", en)
     write_wav(src / "es.wav", es)
     write_wav(src / "silence.wav", np.zeros(2 * 16000, dtype=np.float32))
