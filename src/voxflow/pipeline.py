@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -107,6 +107,73 @@ class _Window(Clip):
         return [r for r in self.regions if not any(a < r.end and b > r.start for a, b in spans)]
 
 
+class SpeechClips:
+    """The clips a source is recognised in: decoded and segmented as the engine's capabilities
+    ask (the same clips on every run). ``total`` (the declared length) is known once iteration
+    starts, ``duration`` (the decoded length) once it ends.
+
+    A recording no longer than one window (Whisper's 30 s) that has speech is one clip from its
+    start, as faster-whisper decodes it: cutting it at the speech could only move Whisper's
+    window, which changes its text both ways (docs/accuracy-findings.md, finding 3), and saves
+    no work."""
+
+    def __init__(
+        self, source: Any, options: TranscribeOptions, name: str, caps: Capabilities
+    ) -> None:
+        self.source = source
+        self.options = options
+        self.name = name
+        self.caps = caps
+        self.total: float | None = None
+        self.duration: float | None = None
+
+    def __iter__(self) -> Generator[Clip, None, None]:
+        from voxflow.audio import open_audio
+        from voxflow.segments import SegmentOptions, speech_segments
+        from voxflow.vad import VadOptions
+
+        with open_audio(self.source, sample_rate=SAMPLE_RATE, channels=1, name=self.name) as audio:
+            self.total = audio.info.duration
+            caps = self.caps  # an engine that takes long clips gets speech packed into them
+            window = caps.max_clip or self.options.max_segment
+            # A recording the header says fits one window is held whole (at most one
+            # window's samples), to be decoded as that window if it has speech.
+            whole = self.total is not None and self.total <= window
+            frames = 0
+            held: list[np.ndarray] | None = [] if whole else None
+
+            def counted() -> Iterable[Any]:
+                nonlocal frames, held
+                for chunk in audio:
+                    frames = chunk.start + len(chunk.samples)
+                    if held is not None:
+                        held.append(chunk.samples.reshape(-1))
+                        if frames > window * SAMPLE_RATE:  # the header was wrong
+                            held = None
+                    yield chunk
+
+            segments = speech_segments(
+                counted(),
+                detector=self.options.vad,
+                options=SegmentOptions(
+                    max_duration=window,
+                    pad=SEGMENT_PAD,
+                    merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
+                ),
+                vad_options=VadOptions(threshold=self.options.vad_threshold),
+            )
+            found: list[Clip] = []
+            for seg in segments:
+                found.append(Clip(seg.start, seg.samples.reshape(-1)))
+                if held is None:
+                    yield from found
+                    found = []
+            if held is not None and found:
+                found = [_Window(0.0, np.concatenate(held), tuple(found))]
+            yield from found
+            self.duration = frames / SAMPLE_RATE
+
+
 class _Producer:
     """Runs decode + segmentation in a thread, handing clips to the loop with back-pressure."""
 
@@ -154,68 +221,22 @@ class _Producer:
         return False
 
     def _run(self) -> None:
-        """Decode and segment the source, queueing its clips. A recording no longer than one
-        window (Whisper's 30 s) that has speech is one clip from its start, as faster-whisper
-        decodes it: cutting it at the speech could only move Whisper's window, which changes
-        its text both ways (docs/accuracy-findings.md, finding 3), and saves no work."""
-        from voxflow.audio import open_audio
-        from voxflow.segments import SegmentOptions, speech_segments
-        from voxflow.vad import VadOptions
-
+        clips = SpeechClips(self.source, self.options, self.name, self.caps)
+        found = iter(clips)
         try:
-            with open_audio(
-                self.source, sample_rate=SAMPLE_RATE, channels=1, name=self.name
-            ) as audio:
-                self.total = audio.info.duration
-                caps = self.caps  # an engine that takes long clips gets speech packed into them
-                window = caps.max_clip or self.options.max_segment
-                # A recording the header says fits one window is held whole (at most one
-                # window's samples), to be decoded as that window if it has speech.
-                whole = self.total is not None and self.total <= window
-                frames = 0
-                held: list[np.ndarray] | None = [] if whole else None
-
-                def counted() -> Iterable[Any]:
-                    nonlocal frames, held
-                    for chunk in audio:
-                        frames = chunk.start + len(chunk.samples)
-                        if held is not None:
-                            held.append(chunk.samples.reshape(-1))
-                            if frames > window * SAMPLE_RATE:  # the header was wrong
-                                held = None
-                        yield chunk
-
-                segments = speech_segments(
-                    counted(),
-                    detector=self.options.vad,
-                    options=SegmentOptions(
-                        max_duration=window,
-                        pad=SEGMENT_PAD,
-                        merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
-                    ),
-                    vad_options=VadOptions(threshold=self.options.vad_threshold),
-                )
-                found: list[Clip] = []
-                for seg in segments:
-                    if self._stop.is_set():
-                        return
-                    found.append(Clip(seg.start, seg.samples.reshape(-1)))
-                    if held is None:
-                        clips, found = found, []
-                        if not all(self._put(clip) for clip in clips):
-                            return
-                if held is not None and found:
-                    found = [_Window(0.0, np.concatenate(held), tuple(found))]
-                for clip in found:
-                    if not self._put(clip):
-                        return
-                self.duration = frames / SAMPLE_RATE
+            for clip in found:
+                self.total = clips.total
+                if self._stop.is_set() or not self._put(clip):
+                    return
+            self.total, self.duration = clips.total, clips.duration
         except VoxflowError as exc:
             self._put(exc)
             return
         except Exception as exc:  # an unexpected failure still ends the stream with a reason
             self._put(VoxflowError(f"{type(exc).__name__}: {exc}", source=self.name))
             return
+        finally:
+            found.close()  # stop decoding (and close the source) when the loop gave up
         self._put(self._DONE)
 
     async def batches(self, size: int) -> AsyncIterator[list[Clip]]:
@@ -298,9 +319,7 @@ async def stream(
 
     pending: list[tuple[list[Clip], asyncio.Task[list[list[Segment]]]]] = []
     max_in_flight = max(caps.workers, caps.parallel_clips)
-    failures: list[FailedClip] = []
-    recognised = 0  # clips recognised without failure
-    dropped: list[Clip] = []  # speech the segmenter found that came back without text
+    outcomes = ClipOutcomes()
     batches = aiter(producer.batches(batch_size))
     upcoming: asyncio.Task[list[Clip] | None] | None = asyncio.ensure_future(anext(batches, None))
     held: list[list[Clip]] = []  # batches taken from the source, not yet submitted
@@ -328,7 +347,7 @@ async def stream(
                     more, _ = await asyncio.wait({upcoming}, timeout=wait)
                     if more:
                         continue
-                plan = plan.deciding(await _decide_at_start(engine, plan, first))
+                plan = await starting_plan(engine, plan, first)
             for batch in held:
                 spans = []
                 for clip in batch:  # each clip settles the audio since the last one
@@ -351,11 +370,7 @@ async def stream(
                 except ClipsFailed as exc:  # keep what was recognised; report what was lost
                     lost = exc.failures
                     results = exc.results
-                failures.extend(lost)
-                recognised += sum(1 for segs in results if segs)
-                failed_at = {f.start for f in lost}
-                dropped += [c for c, segs in zip(clips, results, strict=True)
-                            if not segs and c.start not in failed_at]  # fmt: skip
+                outcomes.add(clips, results, lost)
                 for segs in results:
                     count += len(segs)
                     if options.diarize is not None:
@@ -377,15 +392,10 @@ async def stream(
             for seg in labelled:
                 yield seg
         total = producer.duration if producer.duration is not None else producer.total
-        if failures:
-            _report_failures(failures, recognised, name, info)
-        info["duration"] = total
-        info["language"] = _overall_language(plan)
-        if dropped:
-            info["dropped"] = [{"start": round(c.start, 3), "end": round(c.end, 3)}
-                               for c in dropped]  # fmt: skip
+        outcomes.finish(name, plan, total, info)
         if progress:
-            progress(Progress(name, total or settled, total, count, len(dropped), finished=True))
+            dropped = len(outcomes.dropped)
+            progress(Progress(name, total or settled, total, count, dropped, finished=True))
     finally:
         producer.stop()
         if tracker is not None:
@@ -405,6 +415,78 @@ def _tracker(options: DiarizeOptions | None, *, required: bool) -> SpeakerTracke
         if required:
             raise
         return None
+
+
+class ClipOutcomes:
+    """What came back for a source's clips, gathered in time order (from one run of the
+    pipeline, or piece by piece): stretches the engine lost after its retries, kept apart from
+    speech that came back without text (dropped); ``finish`` turns them into the ``info`` of
+    :func:`stream`."""
+
+    def __init__(self) -> None:
+        self.failures: list[FailedClip] = []
+        self.recognised = 0  # clips recognised without failure
+        self.dropped: list[tuple[float, float]] = []  # (start, end) of speech without text
+
+    def add(
+        self, clips: Sequence[Clip], results: Sequence[list[Segment]], lost: Sequence[FailedClip]
+    ) -> None:
+        """The results of the next clips (one list of segments each) and what was lost."""
+        self.failures.extend(lost)
+        self.recognised += sum(1 for segs in results if segs)
+        failed_at = {f.start for f in lost}
+        self.dropped += [(c.start, c.end) for c, segs in zip(clips, results, strict=True)
+                         if not segs and c.start not in failed_at]  # fmt: skip
+
+    def extend(self, later: ClipOutcomes) -> None:
+        """Append the outcomes of the clips that follow (the next piece of the source)."""
+        self.failures.extend(later.failures)
+        self.recognised += later.recognised
+        self.dropped.extend(later.dropped)
+
+    def finish(
+        self, name: str, plan: LanguagePlan, duration: float | None, info: dict[str, Any]
+    ) -> None:
+        """Fill ``info``: duration, language, dropped, failed sessions; raise EngineError
+        when clips failed and none was recognised."""
+        if self.failures:
+            _report_failures(self.failures, self.recognised, name, info)
+        info["duration"] = duration
+        info["language"] = _overall_language(plan)
+        if self.dropped:
+            info["dropped"] = [{"start": round(start, 3), "end": round(end, 3)}
+                               for start, end in self.dropped]  # fmt: skip
+
+
+async def starting_plan(engine: Engine, plan: LanguagePlan, clips: Sequence[Clip]) -> LanguagePlan:
+    """The plan a source's clips are recognised by: with the language decided from the first
+    clips (see :func:`_decide_at_start`; more clips than it needs change nothing) when it is
+    decided once at the start, else the plan as given."""
+    if clips and plan.fixed is None and _decides_at_start(plan, engine.capabilities):
+        return plan.deciding(await _decide_at_start(engine, plan, list(clips)))
+    return plan
+
+
+async def recognize_clip(
+    engine: Engine, clip: Clip, plan: LanguagePlan, settings: DecodeSettings
+) -> tuple[list[Segment], list[FailedClip]]:
+    """One clip in a call of its own: its segments, and the stretches lost (after retries). A
+    whole-recording window's speech that came back without a word is recognised again on its
+    own."""
+
+    async def recognize(clips: list[Clip]) -> tuple[list[Segment], list[FailedClip]]:
+        try:
+            results = await engine.recognize(clips, plan, settings)
+            lost: list[FailedClip] = []
+        except ClipsFailed as exc:
+            results, lost = exc.results, exc.failures
+        return [seg for segments in results for seg in segments], lost
+
+    segments, lost = await recognize([clip])
+    if isinstance(clip, _Window) and not lost and (unheard := clip.unheard(segments)):
+        more, lost = await recognize(unheard)
+        segments = sorted([*segments, *more], key=lambda seg: seg.start)
+    return segments, lost
 
 
 def _decides_at_start(plan: LanguagePlan, caps: Capabilities) -> bool:
@@ -504,21 +586,10 @@ async def _recognize(
     itself), so that progress moves as each clip finishes: ``clip_done`` gets the seconds of
     the source the clip settles (its span, the silence before it included)."""
 
-    async def recognize(clips: list[Clip]) -> tuple[list[Segment], list[FailedClip]]:
-        try:
-            results = await engine.recognize(clips, plan, settings)
-            lost: list[FailedClip] = []
-        except ClipsFailed as exc:
-            results, lost = exc.results, exc.failures
-        return [seg for segments in results for seg in segments], lost
-
     async def one(clip: Clip, span: float) -> tuple[list[Segment], list[FailedClip]]:
-        segments, lost = await recognize([clip])
-        if isinstance(clip, _Window) and not lost and (unheard := clip.unheard(segments)):
-            more, lost = await recognize(unheard)
-            segments = sorted([*segments, *more], key=lambda seg: seg.start)
+        done = await recognize_clip(engine, clip, plan, settings)
         clip_done(span)
-        return segments, lost
+        return done
 
     done = await asyncio.gather(*(one(c, s) for c, s in zip(clips, spans, strict=True)))
     results = [segments for segments, _ in done]
@@ -549,7 +620,8 @@ async def transcribe_async(
 
 
 def assemble(name: str, segments: Sequence[Segment], info: dict[str, Any]) -> Transcript:
-    """The Transcript of a finished ``stream``: its segments and what it left in ``info``."""
+    """The Transcript of a source from its segments in time order and the ``info`` that
+    :func:`stream` (or :meth:`ClipOutcomes.finish`) filled."""
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language

@@ -23,6 +23,7 @@ from voxflow.errors import ConfigError
 from voxflow.formats import render
 from voxflow.inputs import expand_inputs
 from voxflow.jobs import BatchOptions, BatchResult, JobState, exit_code, run_batch
+from voxflow.jobs.cluster import ClusterOptions, run_batch_on_cluster
 from voxflow.languages import LanguagePlan
 from voxflow.pipeline import TranscribeOptions
 from voxflow.progress import make_reporter
@@ -156,6 +157,14 @@ def transcribe(
     azure_push_speed: Annotated[
         float, typer.Option(help="Push audio at most this many times real time (0: no limit).")
     ] = 1.0,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOXFLOW_CLUSTER",
+            help="Run on a Dask cluster: a scheduler's tcp://HOST:PORT, or local[:N] worker "
+            "processes here (needs voxflow[cluster]).",
+        ),
+    ] = None,
 ) -> None:
     """Transcribe audio or video files: the embedded offline Whisper engine by default, or
     Azure Speech with --engine azure (a real resource, or `voxflow serve` via --azure-host).
@@ -202,7 +211,10 @@ def transcribe(
         concurrency=concurrency, timeout=timeout, max_duration=max_duration,
         max_attempts=max_attempts, retry_failed=retry_failed,
     )  # fmt: skip
-    code, interrupted = run(names, engine_options, options, batch, progress=progress, quiet=quiet)
+    on = ClusterOptions.parse(cluster) if cluster else None
+    code, interrupted = run(
+        names, engine_options, options, batch, progress=progress, quiet=quiet, cluster=on
+    )
     if code:
         _exit(code, interrupted=interrupted)
 
@@ -215,18 +227,26 @@ def run(
     *,
     progress: str | None = None,
     quiet: bool = False,
+    cluster: ClusterOptions | None = None,
 ) -> tuple[int, bool]:
-    """Run the batch and report it: the exit code, and whether a signal interrupted it.
+    """Run the batch, here or on a cluster, and report it: the exit code, and whether a signal
+    interrupted it.
 
     The job is opened (and locked) first, so a bad output directory fails before the model
     loads."""
     job = JobState.open(batch.out_dir) if batch.out_dir is not None else None
     try:
-        recognizer = create_engine(engine_options)
         reporter = make_reporter(progress, quiet)
-        work = run_batch(
-            names, engine=recognizer, options=options, batch=batch, reporter=reporter, job=job
-        )
+        if cluster is None:
+            recognizer = create_engine(engine_options)
+            work = run_batch(
+                names, engine=recognizer, options=options, batch=batch, reporter=reporter, job=job
+            )
+        else:
+            work = run_batch_on_cluster(
+                names, cluster=cluster, engine_options=engine_options, options=options,
+                batch=batch, reporter=reporter, job=job,
+            )  # fmt: skip
         result = asyncio.run(work)
     finally:
         if job is not None:

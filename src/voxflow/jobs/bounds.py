@@ -12,11 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from voxflow.errors import InputError, VoxflowError
-from voxflow.pipeline import Progress, ProgressCallback, TranscribeOptions, transcribe_async
+from voxflow.pipeline import Progress, ProgressCallback
 from voxflow.transcript import Transcript
+
+
+class Transcribe(Protocol):
+    """How one input becomes its Transcript: the pipeline in this process, or a cluster."""
+
+    def __call__(
+        self, source: Any, *, name: str, progress: ProgressCallback
+    ) -> Awaitable[Transcript]: ...
 
 
 def too_long(name: str, limit: float, seconds: float | None = None) -> InputError:
@@ -41,14 +50,14 @@ async def transcribe_bounded(
     source: Any,
     *,
     name: str,
-    engine: Any,
-    options: TranscribeOptions,
+    transcribe: Transcribe,
     progress: ProgressCallback | None = None,
     timeout: float | None = None,
     max_duration: float | None = None,
 ) -> Transcript:
-    """:func:`voxflow.pipeline.transcribe_async` within ``timeout`` seconds (wall clock) and
-    ``max_duration`` seconds of audio; exceeding either is a one-line VoxflowError."""
+    """``transcribe`` (e.g. :func:`voxflow.pipeline.transcribe_async`) within ``timeout``
+    seconds (wall clock) and ``max_duration`` seconds of audio; exceeding either is a one-line
+    VoxflowError."""
     if max_duration is not None:
         declared = await declared_duration(source)
         if declared is not None and declared > max_duration:
@@ -63,9 +72,7 @@ async def transcribe_bounded(
         if progress is not None:
             progress(event)
 
-    inner = asyncio.ensure_future(
-        transcribe_async(source, engine=engine, options=options, progress=watch, name=name)
-    )
+    inner = asyncio.ensure_future(transcribe(source, name=name, progress=watch))
     try:
         finished, _ = await asyncio.wait({inner}, timeout=timeout)
     except asyncio.CancelledError:

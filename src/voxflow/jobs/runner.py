@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,11 +20,11 @@ from voxflow.engines.base import Engine
 from voxflow.errors import VoxflowError, printable
 from voxflow.formats import render
 from voxflow.outputs import DiskFullError, encode_text, write_atomic
-from voxflow.pipeline import TranscribeOptions
+from voxflow.pipeline import ProgressCallback, TranscribeOptions, transcribe_async
 from voxflow.progress import Reporter
 from voxflow.transcript import Transcript
 
-from .bounds import transcribe_bounded
+from .bounds import Transcribe, transcribe_bounded
 from .plan import Planned, file_sha256, fingerprint, plan, regular_stat, verdict
 from .signals import Interrupts
 from .state import Item, JobState
@@ -77,14 +78,39 @@ async def run_batch(
     reporter: Reporter | None = None,
     job: JobState | None = None,
 ) -> BatchResult:
-    """Transcribe ``names`` as one batch: a resumable job when ``batch.out_dir`` is set (its
-    state opened here, or given open as ``job``), else rendered for stdout."""
+    """Transcribe ``names`` as one batch in this process: a resumable job when
+    ``batch.out_dir`` is set (its state opened here, or given open as ``job``), else rendered
+    for stdout."""
+
+    def here(source: Any, *, name: str, progress: ProgressCallback) -> Awaitable[Transcript]:
+        return transcribe_async(
+            source, engine=engine, options=options, progress=progress, name=name
+        )
+
+    return await run_batch_with(
+        names, here, fingerprint(options, engine.options, batch.formats),
+        batch=batch, reporter=reporter, job=job,
+    )  # fmt: skip
+
+
+async def run_batch_with(
+    names: list[str],
+    transcribe: Transcribe,
+    options_fingerprint: str,
+    *,
+    batch: BatchOptions,
+    reporter: Reporter | None = None,
+    job: JobState | None = None,
+) -> BatchResult:
+    """:func:`run_batch` with each input transcribed by ``transcribe`` (e.g. on a cluster);
+    ``options_fingerprint`` (:func:`.plan.fingerprint`) says what its outputs depend on."""
     own = job is None and batch.out_dir is not None
     if own and batch.out_dir is not None:
         job = JobState.open(batch.out_dir)
     try:
         planned = await plan(job, names) if job else [Planned(n, n, None) for n in names]
-        return await _Batch(planned, job, engine, options, batch, reporter or Reporter()).run()
+        work = _Batch(planned, job, transcribe, options_fingerprint, batch, reporter or Reporter())
+        return await work.run()
     finally:
         if own and job is not None:
             job.close()
@@ -95,18 +121,17 @@ class _Batch:
         self,
         planned: list[Planned],
         job: JobState | None,
-        engine: Engine,
-        options: TranscribeOptions,
+        transcribe: Transcribe,
+        options_fingerprint: str,
         batch: BatchOptions,
         reporter: Reporter,
     ) -> None:
         self.planned = planned
         self.job = job
-        self.engine = engine
-        self.options = options
+        self.transcribe = transcribe
         self.batch = batch
         self.reporter = reporter
-        self.fingerprint = fingerprint(options, engine.options, batch.formats)
+        self.fingerprint = options_fingerprint
         self.signal: int | None = None
         self.stopped: str | None = None
         self.tasks: list[asyncio.Task[Outcome]] = []
@@ -197,7 +222,7 @@ class _Batch:
         source: Any = sys.stdin.buffer if p.path == "-" else p.name
         try:
             transcript = await transcribe_bounded(
-                source, name=name, engine=self.engine, options=self.options,
+                source, name=name, transcribe=self.transcribe,
                 progress=self.reporter, timeout=self.batch.timeout,
                 max_duration=self.batch.max_duration,
             )  # fmt: skip
