@@ -16,7 +16,7 @@ Prints a markdown table of audio-seconds per wall-second, the ratio, WER (with t
 normalisation below, and with Whisper's English normaliser, which also counts "gonna" as
 "going to"), and peak RSS. Needs ``pip install -e '.[bench]'``.
 
-``--eval`` measures on the held-out-style recordings of ``corpus/eval`` instead, scored as
+``--eval`` measures on the recordings of ``corpus/eval`` (several languages) instead, scored as
 ``bench_accuracy`` scores them (its loader, normalisers and WER/CER): a long recording per
 language in ``EVAL_LONG`` (that language's eval recordings once each, shuffled and joined with
 0.5-1.5 s pauses, a fixed seed, up to ``--minutes``), transcribed with the language given to
@@ -174,10 +174,10 @@ def main_eval(minutes: float, threads: int, min_window: float | None) -> None:
                       for r, t, lang in zip(refs, res["texts"], scored, strict=True)]
             rates = []
             for chars in (False, True):
-                mine = [sc for sc, lang in zip(scores, scored, strict=True)
+                part = [sc for sc, lang in zip(scores, scored, strict=True)
                         if (lang in CHARACTER_LANGUAGES) == chars]
-                units = sum(sc.units for sc in mine)
-                rates.append(f"{sum(sc.errors for sc in mine) / units:.3f}" if units else "–")
+                units = sum(sc.units for sc in part)
+                rates.append(f"{sum(sc.errors for sc in part) / units:.3f}" if units else "–")
             wall = float(res["wall"])
             print(f"| {title} | {name} | {audio_s:.0f} | {wall:.0f} | {audio_s / wall:.1f} | "
                   f"{float(runs[0][1]['wall']) / wall:.2f}× | {rates[0]} | {rates[1]} | "
