@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
 from types import TracebackType
+from typing import Any, TypeVar
 
 from voxflow.engines.base import Engine
 from voxflow.server.app import SpeechServer
 from voxflow.server.config import ServerConfig
+
+T = TypeVar("T")
 
 
 class BackgroundServer:
@@ -34,6 +39,10 @@ class BackgroundServer:
     def http_url(self) -> str:
         """``http://HOST:PORT``, the OpenAI API's base without ``/v1``."""
         return self.server.http_url
+
+    def submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run a coroutine on the server's loop, from the test's thread."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
 
     def start(self, timeout: float = 120.0) -> BackgroundServer:
         """Start the loop and the server (loading the engine if needed); raise what start raises."""

@@ -324,6 +324,40 @@ def test_a_full_server_answers_429_and_uploads_stream_to_a_removed_temporary_fil
     assert not list(tmp_path.glob("voxflow-upload-*"))
 
 
+def test_a_request_that_finds_no_recognition_slot_gets_503_and_the_next_one_its_text() -> None:
+    """Transcriptions share the engine's recognition slots with speech turns: with the one slot
+    held (here by a stand-in for a long turn), a request waits its bound, then gets 503 with
+    Retry-After; once the slot is free a request is answered."""
+    import asyncio
+
+    config = ServerConfig(port=0, max_recognitions=1, max_queue_wait=0.5)
+    with BackgroundServer(config, engine=create_engine()) as srv:
+        held, free = threading.Event(), threading.Event()
+
+        async def long_turn() -> None:
+            ticket = srv.server.admission.connect()
+            try:
+                async with ticket.recognition():
+                    held.set()
+                    await asyncio.to_thread(free.wait, 60)
+            finally:
+                ticket.close()
+
+        turn = srv.submit(long_turn())
+        assert held.wait(30)
+        with pytest.raises(openai.InternalServerError) as info, AUSTEN.open("rb") as f:
+            OpenAI(base_url=srv.http_url + "/v1", api_key="none", max_retries=0
+                   ).audio.transcriptions.create(model="whisper-1", file=f)  # fmt: skip
+        assert info.value.status_code == 503 and "recognition slot" in str(info.value)
+        assert info.value.response.headers["Retry-After"] == "1"
+        free.set()
+        turn.result(30)
+        with AUSTEN.open("rb") as f:
+            answer = OpenAI(base_url=srv.http_url + "/v1", api_key="none", max_retries=0
+                            ).audio.transcriptions.create(model="whisper-1", file=f)  # fmt: skip
+        assert answer.text == reference(AUSTEN).text
+
+
 # -- the documentation's snippet -----------------------------------------------------------------
 def test_the_openai_snippet_in_docs_serve_md_works(server: BackgroundServer) -> None:
     text = (ROOT / "docs/serve.md").read_text()

@@ -169,6 +169,9 @@ class SpeechServer:
             if self.requests >= cfg.max_requests:
                 self.stats["refused_requests"] += 1
                 raise Refusal(HTTPStatus.TOO_MANY_REQUESTS, "too many requests; retry later")
+            if (reason := self.admission.refusal()) is not None:  # the engine's own queue
+                self.stats["refused_requests"] += 1
+                raise Refusal(HTTPStatus.SERVICE_UNAVAILABLE, reason)
             self.requests += 1
 
     def release(self, kind: Kind) -> None:

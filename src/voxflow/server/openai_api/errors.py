@@ -13,6 +13,7 @@ from http import HTTPStatus
 from aiohttp import web
 
 from voxflow.errors import ConfigError, DecodeError, InputError, VoxflowError
+from voxflow.server.admission import Overloaded
 
 _TYPES = {
     HTTPStatus.UNAUTHORIZED: "invalid_request_error",
@@ -57,8 +58,10 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, exc: VoxflowError) -> ApiError:
-        """A transcription's failure: the upload's fault (400, naming the file and the cause)
-        or the server's (500)."""
+        """A transcription's failure: the upload's fault (400, naming the file and the cause),
+        no engine time for it (503), or the server's (500)."""
+        if isinstance(exc, Overloaded):  # no recognition slot within the bound
+            return cls(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
         if isinstance(exc, InputError | DecodeError):
             return cls(HTTPStatus.BAD_REQUEST, str(exc), param="file", code="invalid_audio")
         if isinstance(exc, ConfigError):

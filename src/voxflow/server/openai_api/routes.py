@@ -103,9 +103,12 @@ class _Api:
 
     async def _audio(self, request: web.Request, task: Task) -> web.StreamResponse:
         """Admit the request, stream its upload to a temporary file (removed afterwards) and
-        answer with the transcript in the asked format."""
+        answer with the transcript in the asked format. The transcription holds one of the
+        engine's recognition slots, as a speech turn does (``voxflow.server.admission``): a
+        request that waits past the bound for one gets 503."""
         server, cfg = self.server, self.server.config
         server.admit("request")
+        ticket = server.admission.connect()
         try:
             with tempfile.TemporaryDirectory(prefix="voxflow-upload-") as folder:
                 form, path = await read_form(
@@ -113,18 +116,20 @@ class _Api:
                     max_bytes=round(cfg.max_upload_mb * 1024**2), idle_timeout=cfg.idle_timeout,
                 )  # fmt: skip
                 server.stats["api_requests"] += 1
-                if form.stream:
-                    return await self._stream(request, form, path)
                 try:
-                    transcript = await transcribe_async(
-                        path, engine=server.engine, options=form.options, name=form.filename
-                    )
+                    async with ticket.recognition():
+                        if form.stream:
+                            return await self._stream(request, form, path)
+                        transcript = await transcribe_async(
+                            path, engine=server.engine, options=form.options, name=form.filename
+                        )
                 except VoxflowError as exc:
                     raise ApiError.of(exc) from None
                 text, content_type = render.body(transcript, form)
                 return web.Response(text=text, content_type=content_type.partition(";")[0],
                                     charset="utf-8")  # fmt: skip
         finally:
+            ticket.close()
             server.release("request")
 
     async def _stream(
