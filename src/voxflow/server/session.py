@@ -52,6 +52,7 @@ class Session:
         self.runner: TurnRunner | None = None
         self._send_lock = asyncio.Lock()
         self._closing = False
+        self._close_code: int | None = None  # the code this server closed with, if it did
         self._close_task: asyncio.Task[None] | None = None
         self._turn_clock = 0.0  # loop time when the current turn's audio began (pacing)
 
@@ -82,6 +83,10 @@ class Session:
             if self.runner is not None:
                 await self.runner.aclose()
             await self.wait_closed()
+            if self._close_code is not None:
+                log.info("connection %d closed by the server: %d", self.number, self._close_code)
+            else:
+                log.info("connection %d closed by the client: %s", self.number, self.ws.close_code)
 
     async def _receive(self) -> str | bytes:
         """The next message; ChannelClosed at the end. Closes a client idle too long."""
@@ -110,7 +115,8 @@ class Session:
         if self._closing:
             return
         self._closing = True
-        log.info("session %d closing: %d %s", self.number, code, reason)
+        self._close_code = code
+        log.info("connection %d closing: %d %s", self.number, code, reason)
         reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
         self._close_task = asyncio.ensure_future(self.ws.close(code, reason))
 
@@ -143,6 +149,7 @@ class Session:
         turn = conn.turns[event.request_id]
         replies = Replies(turn.request_id, turn.settings.offset_base)
         self.server.stats["turns"] += 1
+        log.debug("connection %d: turn %s (%s)", self.number, turn.request_id, turn.settings.mode)
         await self.send(replies.turn_start())
 
     async def _audio_start(self, conn: Connection, event: AudioStart) -> None:
@@ -153,7 +160,7 @@ class Session:
         try:
             plan = turn_plan(turn.settings)
         except ConfigError as exc:
-            log.info("session %d: bad turn: %s", self.number, exc)
+            log.info("connection %d: bad turn: %s", self.number, exc)
             status = status or RecognitionStatus.BAD_REQUEST
         if status is not None:
             await self.send(replies.status(status, base, base))
