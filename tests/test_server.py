@@ -830,6 +830,8 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=30)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+        with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
+            ws.send(speech_config_message())  # and the client closes (1000)
         api = proc.stdout.readline()  # the OpenAI API, on the same port
         assert api == f"voxflow serve: OpenAI audio API at http{match.group(1)[2:]}/v1\n"
         for key, status in (("nope", 401), (KEY, 200)):
@@ -853,6 +855,7 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
     assert f"connection 1 accepted: '{path}' (conversation, en-US)" in err, err
     assert re.search(r"connection 1 closing: 1002 \S", err), err
     assert "connection 1 closed by the server: 1002" in err, err
+    assert "connection 2 closed by the client: 1000" in err, err
 
 
 def test_serve_key_file_errors_are_one_line(

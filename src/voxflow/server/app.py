@@ -213,7 +213,7 @@ class SpeechServer:
         return options
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
-        path = shown_path(request.raw_path)
+        path = _shown_path(request.raw_path)
         try:
             options = self._check_upgrade(request)
         except Refusal as refusal:
@@ -248,10 +248,12 @@ class SpeechServer:
         finally:
             ticket.close()
             self.sessions.discard(session)
+            if ws.prepared:
+                log.info("connection %d %s", session.number, session.closed())
         return ws
 
 
-def shown_path(target: str) -> str:
+def _shown_path(target: str) -> str:
     """The path of a request target as a log shows it: without the query (whatever a client
     put there stays out of the log), unquoted, escaped and cut short."""
     path = unquote(target.partition("?")[0])

@@ -51,10 +51,19 @@ class Session:
         self.audio_bytes = 0  # audio payload received on this connection, all turns
         self.runner: TurnRunner | None = None
         self._send_lock = asyncio.Lock()
-        self._closing = False
-        self._close_code: int | None = None  # the code this server closed with, if it did
+        self._close_code: int | None = None  # the code this server closed with, once it does
         self._close_task: asyncio.Task[None] | None = None
         self._turn_clock = 0.0  # loop time when the current turn's audio began (pacing)
+
+    @property
+    def _closing(self) -> bool:
+        return self._close_code is not None
+
+    def closed(self) -> str:
+        """How the connection ended, for the log: who closed it, with which code."""
+        if self._close_code is not None:
+            return f"closed by the server: {self._close_code}"
+        return f"closed by the client: {self.ws.close_code}"
 
     async def run(self) -> None:
         """Receive and handle frames until the connection ends."""
@@ -83,10 +92,6 @@ class Session:
             if self.runner is not None:
                 await self.runner.aclose()
             await self.wait_closed()
-            if self._close_code is not None:
-                log.info("connection %d closed by the server: %d", self.number, self._close_code)
-            else:
-                log.info("connection %d closed by the client: %s", self.number, self.ws.close_code)
 
     async def _receive(self) -> str | bytes:
         """The next message; ChannelClosed at the end. Closes a client idle too long."""
@@ -114,7 +119,6 @@ class Session:
         reads on until the client's close frame comes."""
         if self._closing:
             return
-        self._closing = True
         self._close_code = code
         log.info("connection %d closing: %d %s", self.number, code, reason)
         reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
