@@ -821,8 +821,17 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
         with pytest.raises(InvalidStatus) as info:
             open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": "nope"})
         assert info.value.response.status_code == 401
+        with pytest.raises(InvalidStatus) as info:  # a key in the query stays out of the log
+            open_ws(match.group(1), f"/nowhere?key={KEY}", **{"Ocp-Apim-Subscription-Key": KEY})
+        assert info.value.response.status_code == 404
         with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
             ws.send(speech_config_message())
+            ws.send("not a USP message")
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+        with open_ws(match.group(1), **{"Ocp-Apim-Subscription-Key": KEY}) as ws:
+            ws.send(speech_config_message())  # and the client closes (1000)
         api = proc.stdout.readline()  # the OpenAI API, on the same port
         assert api == f"voxflow serve: OpenAI audio API at http{match.group(1)[2:]}/v1\n"
         for key, status in (("nope", 401), (KEY, 200)):
@@ -838,6 +847,15 @@ def test_serve_command_listens_refuses_wrong_keys_and_stops_on_sigterm(
     assert proc.returncode == 0
     assert "stopped" in err
     assert KEY not in line + api + out + err
+    # One line per refusal (path, HTTP status, reason), connection (number, path, mode) and
+    # close (who, code), at the default level.
+    path = CONVERSATION.partition("?")[0]
+    assert re.search(rf"refused '{path}': 401 a valid subscription key", err), err
+    assert "refused '/nowhere': 404 not a speech path" in err, err
+    assert f"connection 1 accepted: '{path}' (conversation, en-US)" in err, err
+    assert re.search(r"connection 1 closing: 1002 \S", err), err
+    assert "connection 1 closed by the server: 1002" in err, err
+    assert "connection 2 closed by the client: 1000" in err, err
 
 
 def test_serve_key_file_errors_are_one_line(

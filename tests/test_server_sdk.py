@@ -229,6 +229,64 @@ def test_continuous_language_id_names_each_phrases_language(
     assert languages == sorted(languages)  # English first, then Spanish: one switch
 
 
+def language_recognizer(server: BackgroundServer, path: Path, each_phrase: bool = False):
+    """The SDK's SourceLanguageRecognizer (the language only, no text) on a file, with host=;
+    ``each_phrase``: continuous language identification."""
+    speech_config = config(server)
+    if each_phrase:
+        speech_config.set_property(
+            speechsdk.PropertyId.SpeechServiceConnection_LanguageIdMode, "Continuous"
+        )
+    return speechsdk.SourceLanguageRecognizer(
+        speech_config,
+        auto_detect_source_language_config=speechsdk.languageconfig.AutoDetectSourceLanguageConfig(
+            languages=LANGUAGES
+        ),
+        audio_config=speechsdk.audio.AudioConfig(filename=str(path)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "language"), [("es-mx.wav", "es-MX"), ("LanguageDetection_enUS.wav", "en-US")]
+)
+def test_source_language_recognizer_at_start(
+    server: BackgroundServer, samples: Path, name: str, language: str
+) -> None:
+    """recognize_once: one result naming the language of the speech, over its span, no text."""
+    path = samples / name
+    result = language_recognizer(server, path).recognize_once()
+    assert result.reason == speechsdk.ResultReason.RecognizedSpeech, result.cancellation_details
+    assert speechsdk.AutoDetectSourceLanguageResult(result).language == language
+    assert result.text == ""
+    body = json.loads(result.json)
+    assert body["PrimaryLanguage"]["Confidence"] in ("High", "Medium", "Low")
+    seconds = len(pcm_of(path)) / 32000
+    assert result.offset >= 0 and result.duration > 0
+    assert (result.offset + result.duration) / 1e7 <= seconds + 0.5  # the speech, not beyond
+
+
+def test_source_language_recognizer_continuous_follows_a_switch(
+    server: BackgroundServer, samples: Path, tmp_path: Path
+) -> None:
+    """Continuous detection on English, 2 s of silence, then Spanish: each result names the
+    language of its own stretch of speech, and the switch falls where the Spanish begins."""
+    english, spanish = pcm_of(samples / "LanguageDetection_enUS.wav"), pcm_of(samples / "es-mx.wav")
+    path = write_wav(tmp_path / "en-then-es.wav", english + bytes(64000) + spanish)
+    results, cancelled = continuous(language_recognizer(server, path, each_phrase=True))
+    assert [c.reason for c in cancelled] == [speechsdk.CancellationReason.EndOfStream]
+    recognized = speechsdk.ResultReason.RecognizedSpeech
+    assert all(r.reason == recognized and r.text == "" for r in results)
+    found = [speechsdk.AutoDetectSourceLanguageResult(r).language for r in results]
+    assert found[0] == "en-US" and found[-1] == "es-MX" and found == sorted(found), found
+    switch = (len(english) + 64000) / 32000  # seconds where the Spanish audio begins
+    for result, language in zip(results, found, strict=True):
+        start, end = result.offset / 1e7, (result.offset + result.duration) / 1e7
+        if language == "en-US":
+            assert end <= switch, (start, end)
+        else:
+            assert start >= len(english) / 32000, (start, end)
+
+
 def test_phrase_list_reaches_the_engine(server: BackgroundServer, samples: Path) -> None:
     path = samples / "whatstheweatherlike.wav"
     recognizer = speechsdk.SpeechRecognizer(

@@ -132,6 +132,13 @@ CONTEXTS = {
     "lid-continuous": dict(
         languages=("en-US", "de-DE"), language_id_mode=LidMode.CONTINUOUS
     ),
+    # SourceLanguageRecognizer (SDK 1.53, host=, on /speech/universal/v2): the language only
+    "language-only-at-start": dict(
+        languages=("en-US", "es-MX"), language_id_mode=LidMode.AT_START, language_only=True
+    ),
+    "language-only-continuous": dict(
+        languages=("en-US", "es-MX"), language_id_mode=LidMode.CONTINUOUS, language_only=True
+    ),
     "phrases-weight": dict(
         language="en-US", phrases=("Contoso", "Jessie Jackson"), phrase_weight=1.5
     ),

@@ -266,6 +266,22 @@ class _Producer:
         self._stop.set()
 
 
+async def speech_clips(
+    source: Any, *, engine: Engine, options: TranscribeOptions, name: str
+) -> AsyncIterator[Clip]:
+    """The source's speech, cut into clips as ``stream`` cuts it for ``engine``, each as soon as
+    it is found (decoding and segmentation in a thread, with back-pressure): for work that needs
+    the speech but not its words, such as the server's language detection."""
+    producer = _Producer(source, options, name, engine.capabilities, batch_size=1)
+    producer.start()
+    try:
+        async for batch in producer.batches(1):
+            for clip in batch:
+                yield clip
+    finally:
+        producer.stop()
+
+
 async def stream(
     source: Any,
     *,

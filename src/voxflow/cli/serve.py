@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,27 @@ from .app import app
 
 _TEST = "Test controls (off by default)"
 _LIMITS = "Limits"
+
+
+class LogLevel(StrEnum):
+    """How much the server logs to stderr: info (the default) is one line per connection,
+    refusal and close; debug adds each turn."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+def _log_to_stderr(level: LogLevel) -> None:
+    """Send voxflow's log records at ``level`` and above to stderr, and only voxflow's: the
+    libraries under it (faster-whisper, aiohttp) keep their own counsel."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s voxflow serve: %(levelname)s %(message)s"))
+    logger = logging.getLogger("voxflow")
+    logger.handlers = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 def _loopback(host: str) -> bool:
@@ -129,6 +152,14 @@ def serve(
     fault_delay: Annotated[
         float, typer.Option(help="Seconds before each reply.", rich_help_panel=_TEST)
     ] = 0.0,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            case_sensitive=False,
+            help="Log to stderr: info is a line per connection, refusal and close; debug adds "
+            "each turn. The key is never logged.",
+        ),
+    ] = LogLevel.INFO,
     fault_401: Annotated[
         bool, typer.Option(help="Refuse every connection with HTTP 401.", rich_help_panel=_TEST)
     ] = False,
@@ -137,6 +168,7 @@ def serve(
     local engine, on one port, until Ctrl-C or SIGTERM."""
     from voxflow.server.app import SpeechServer, run_server
 
+    _log_to_stderr(log_level)
     status = None
     if fault_status is not None:
         by_name = {s.value.lower(): s for s in RecognitionStatus}

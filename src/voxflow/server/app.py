@@ -39,7 +39,7 @@ from voxflow.server.config import ServerConfig
 from voxflow.server.page import add_page
 from voxflow.server.refusal import Refusal
 from voxflow.server.session import Session
-from voxflow.server.usp import parse_target
+from voxflow.server.usp import RequestOptions, parse_target
 
 log = logging.getLogger("voxflow.server")
 
@@ -193,8 +193,9 @@ class SpeechServer:
             return await self._speech(request)
         return await handler(request)
 
-    def _check_upgrade(self, request: web.Request) -> None:
-        """Refuse an upgrade the speech endpoint cannot serve, in the order the SDK expects."""
+    def _check_upgrade(self, request: web.Request) -> RequestOptions:
+        """What an upgrade asks for; Refusal when the speech endpoint cannot serve it, in the
+        order the SDK expects."""
         if not self.authorized(request):
             self.stats["unauthorized"] += 1
             raise Refusal(HTTPStatus.UNAUTHORIZED, "a valid subscription key is required")
@@ -207,16 +208,19 @@ class SpeechServer:
                 "/cognitiveservices/v1",
             )
         try:
-            parse_target(target)
+            options = parse_target(target)
         except ProtocolError as exc:
             self.stats["bad_requests"] += 1
             raise Refusal(HTTPStatus.BAD_REQUEST, str(exc)) from None
         self.admit("session")
+        return options
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
+        path = _shown_path(request.raw_path)
         try:
-            self._check_upgrade(request)
+            options = self._check_upgrade(request)
         except Refusal as refusal:
+            log.info("refused %s: %d %s", path, refusal.status, refusal.message)
             return web.Response(status=refusal.status, text=refusal.message + "\n")
         ws = web.WebSocketResponse(
             protocols=("USP",),  # chosen when offered (the SDK always does); plain clients too
@@ -231,8 +235,12 @@ class SpeechServer:
         try:
             await ws.prepare(request)  # an invalid handshake raises its HTTP answer (400...)
             self.stats["connections"] += 1
+            mode = options.mode or "mode from speech.context"
+            language = ", ".join(options.languages) or options.language or "no language"
+            log.info("connection %d accepted: %s (%s, %s)", session.number, path, mode, language)
             await session.run()
-        except web.HTTPException:
+        except web.HTTPException as exc:
+            log.info("refused %s: %d %s", path, exc.status, exc.reason)
             raise
         except Exception:
             log.exception("session %d failed", session.number)
@@ -243,7 +251,16 @@ class SpeechServer:
         finally:
             ticket.close()
             self.sessions.discard(session)
+            if ws.prepared:
+                log.info("connection %d %s", session.number, session.closed())
         return ws
+
+
+def _shown_path(target: str) -> str:
+    """The path of a request target as a log shows it: without the query (whatever a client
+    put there stays out of the log), unquoted, escaped and cut short."""
+    path = unquote(target.partition("?")[0])
+    return ascii(path[:200])
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -18,6 +18,11 @@ class Channel:
         self._ws = ws
         self.target = target
 
+    @property
+    def close_code(self) -> int | None:
+        """The close code the connection ended with (the client's or ours); None while open."""
+        return self._ws.close_code
+
     async def recv(self) -> str | bytes:
         """The next text (str) or binary (bytes) message; ChannelClosed once the connection is
         closing. A frame over the size limit or invalid UTF-8 has already been answered with

@@ -51,9 +51,19 @@ class Session:
         self.audio_bytes = 0  # audio payload received on this connection, all turns
         self.runner: TurnRunner | None = None
         self._send_lock = asyncio.Lock()
-        self._closing = False
+        self._close_code: int | None = None  # the code this server closed with, once it does
         self._close_task: asyncio.Task[None] | None = None
         self._turn_clock = 0.0  # loop time when the current turn's audio began (pacing)
+
+    @property
+    def _closing(self) -> bool:
+        return self._close_code is not None
+
+    def closed(self) -> str:
+        """How the connection ended, for the log: who closed it, with which code."""
+        if self._close_code is not None:
+            return f"closed by the server: {self._close_code}"
+        return f"closed by the client: {self.ws.close_code}"
 
     async def run(self) -> None:
         """Receive and handle frames until the connection ends."""
@@ -109,8 +119,8 @@ class Session:
         reads on until the client's close frame comes."""
         if self._closing:
             return
-        self._closing = True
-        log.info("session %d closing: %d %s", self.number, code, reason)
+        self._close_code = code
+        log.info("connection %d closing: %d %s", self.number, code, reason)
         reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
         self._close_task = asyncio.ensure_future(self.ws.close(code, reason))
 
@@ -143,6 +153,7 @@ class Session:
         turn = conn.turns[event.request_id]
         replies = Replies(turn.request_id, turn.settings.offset_base)
         self.server.stats["turns"] += 1
+        log.debug("connection %d: turn %s (%s)", self.number, turn.request_id, turn.settings.mode)
         await self.send(replies.turn_start())
 
     async def _audio_start(self, conn: Connection, event: AudioStart) -> None:
@@ -153,7 +164,7 @@ class Session:
         try:
             plan = turn_plan(turn.settings)
         except ConfigError as exc:
-            log.info("session %d: bad turn: %s", self.number, exc)
+            log.info("connection %d: bad turn: %s", self.number, exc)
             status = status or RecognitionStatus.BAD_REQUEST
         if status is not None:
             await self.send(replies.status(status, base, base))

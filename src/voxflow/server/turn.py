@@ -22,7 +22,7 @@ from voxflow.audio import RawPcm
 from voxflow.engines.base import Clip, Engine
 from voxflow.errors import VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
-from voxflow.pipeline import TranscribeOptions, stream
+from voxflow.pipeline import TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder
 from voxflow.server.pipe import AudioPipe
@@ -40,6 +40,7 @@ from voxflow.transcript import Segment
 log = logging.getLogger("voxflow.server")
 
 CLOSE_INTERNAL = 1011
+TURN_NAME = "<speech turn>"  # what errors call a turn's audio
 
 
 def turn_plan(settings: TurnSettings) -> LanguagePlan:
@@ -116,7 +117,7 @@ class TurnRunner:
                 decode=self._partial,
                 send=self._hypothesis,
             )
-            if interim_gate is not None
+            if interim_gate is not None and not self.settings.language_only
             else None
         )
         self.phrases = 0
@@ -169,13 +170,17 @@ class TurnRunner:
         interactive = not self.settings.mode.continuous
         try:
             async with self._ticket.recognition():
-                async for segment in stream(
-                    self.source, engine=self.engine, options=self.options, name="<speech turn>"
-                ):
-                    await self._phrase(_shift(segment, self.settings.offset_base))
-                    if interactive:  # recognize_once: the first phrase ends the turn
-                        await self._finish(segment.end + self.settings.offset_base)
+                if self.settings.language_only:
+                    if await self._languages(interactive):
                         return
+                else:
+                    async for segment in stream(
+                        self.source, engine=self.engine, options=self.options, name=TURN_NAME
+                    ):
+                        await self._phrase(_shift(segment, self.settings.offset_base))
+                        if interactive:  # recognize_once: the first phrase ends the turn
+                            await self._finish(segment.end + self.settings.offset_base)
+                            return
         except Overloaded as exc:
             log.info("turn %s refused: %s", self.turn.request_id, exc)
             await self._abandon(CLOSE_TRY_AGAIN_LATER, exc.reason)
@@ -196,6 +201,30 @@ class TurnRunner:
         else:  # acknowledge all the audio, so that the SDK does not replay any of it
             await self._send(self.replies.status(RecognitionStatus.END_OF_DICTATION, end, end))
         await self._finish(end)
+
+    async def _languages(self, interactive: bool) -> bool:
+        """A language-only turn (SourceLanguageRecognizer): the language of the speech among the
+        turn's candidates, by the engine's identification, and no text. At the start: one
+        phrase for the first speech, the rest of the audio read and dropped; continuous: one
+        phrase per speech clip. True when the turn has ended (interactive, after a phrase)."""
+        plan, base = self.options.languages, self.settings.offset_base
+        async for clip in speech_clips(
+            self.source, engine=self.engine, options=self.options, name=TURN_NAME
+        ):
+            if self.phrases and plan.mode is LidMode.AT_START:
+                continue
+            found = plan.fixed
+            if found is None:
+                (found,) = await self.engine.identify([clip], plan.candidates)
+            start, end = clip.start + base, clip.end + base
+            await self._started(start)
+            self.phrases += 1
+            tag = found.language.tag
+            await self._send(self.replies.language(tag, found.confidence, start, end))
+            if interactive:
+                await self._finish(end)
+                return True
+        return False
 
     async def _abandon(self, code: int, reason: str) -> None:
         """The turn failed or was refused: nobody reads its audio any more, so the pipe is

@@ -15,6 +15,8 @@ from voxflow.languages import LidMode
 from voxflow.server.usp.target import RecognitionMode, RequestOptions
 
 TICKS_PER_SECOND = 10_000_000
+# phraseDetection.mode of a SourceLanguageRecognizer: detect the language, recognise nothing.
+LANGUAGE_ONLY = "None"
 
 
 # The wire's spelling of each language identification mode (speech.context languageId.mode).
@@ -50,11 +52,14 @@ class ContextOptions:
     end_silence_timeout: float | None = None
     continuation: Continuation | None = None
     speakers: bool = False  # a ConversationTranscriber asks for speaker ids
+    language_only: bool = False  # a SourceLanguageRecognizer: the language, no text
 
     def to_body(self) -> dict[str, Any]:
         """The ``speech.context`` JSON body the SDK would send for these options."""
         detection: dict[str, Any] = {}
-        if self.mode is not None:
+        if self.language_only:
+            detection["mode"] = LANGUAGE_ONLY
+        elif self.mode is not None:
             detection["mode"] = self.mode.upper()
         if self.language is not None:
             detection["language"] = self.language
@@ -70,7 +75,7 @@ class ContextOptions:
         if self.languages or self.language_id_mode is not None:
             body["languageId"] = {
                 "languages": list(self.languages),
-                "onSuccess": {"action": "Recognize"},
+                "onSuccess": {"action": "None" if self.language_only else "Recognize"},
                 "onUnknown": {"action": "None"},
                 "mode": LID_WIRE[self.language_id_mode or LidMode.AT_START],
                 "Priority": "PrioritizeLatency",
@@ -116,6 +121,9 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
         raise ProtocolError("speech.context: languageId.languages must be strings")
     lid_mode = _get(body, "languageId.mode", str)
     mode = _get(body, "phraseDetection.mode", str)
+    language_only = mode is not None and mode.lower() == LANGUAGE_ONLY.lower()
+    if language_only:
+        mode = None
     weight = _get(body, "dgi.bias", (int, float))
     diarization = _get(body, "phraseDetection.speakerDiarization.mode", str)
     return ContextOptions(
@@ -133,6 +141,7 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
         end_silence_timeout=_ms(body, "phraseDetection.trailingSilenceTimeout"),
         continuation=_continuation(body),
         speakers=(diarization or "none").lower() != "none",
+        language_only=language_only,
     )
 
 
@@ -155,6 +164,7 @@ class TurnSettings:
     offset_base: float
     previous_service_tag: str | None
     speakers: bool = False
+    language_only: bool = False
 
 
 def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSettings:
@@ -186,6 +196,7 @@ def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSet
             context.continuation.previous_service_tag if context.continuation else None
         ),
         speakers=context.speakers,
+        language_only=context.language_only,
     )
 
 

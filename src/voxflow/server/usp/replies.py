@@ -82,6 +82,18 @@ def status_body(
     return {"RecognitionStatus": str(status), **_span(start, end, base)}
 
 
+def language_body(
+    language: str, probability: float | None, start: float, end: float, *, base: float = 0.0
+) -> dict[str, Any]:
+    """A language-only ``speech.phrase`` (SourceLanguageRecognizer): the speech's span and its
+    language, no text; the SDK reports it as RecognizedSpeech with that language."""
+    return {
+        "RecognitionStatus": str(RecognitionStatus.SUCCESS),
+        **_span(start, end, base),
+        "PrimaryLanguage": _primary(language, probability),
+    }
+
+
 def phrase_body(
     text: str,
     start: float,
@@ -207,6 +219,10 @@ class Replies:
     def segment(self, segment: Segment, **options: Any) -> str:
         """``speech.phrase`` for a Segment; options as segment_body takes them."""
         return self.phrase(segment_body(segment, base=self.base, **options))
+
+    def language(self, language: str, probability: float | None, start: float, end: float) -> str:
+        """``speech.phrase`` naming only the language of the speech from ``start`` to ``end``."""
+        return self.phrase(language_body(language, probability, start, end, base=self.base))
 
     def status(self, status: RecognitionStatus, start: float, end: float) -> str:
         """``speech.phrase`` without text (NoMatch, EndOfDictation at the end of the audio...)."""
