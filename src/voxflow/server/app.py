@@ -205,7 +205,7 @@ class SpeechServer:
             raise Refusal(
                 HTTPStatus.NOT_FOUND,
                 "not a speech path: use /speech/recognition/{interactive,conversation,dictation}"
-                "/cognitiveservices/v1",
+                "/cognitiveservices/v1 or /speech/universal/v2",
             )
         try:
             options = parse_target(target)
