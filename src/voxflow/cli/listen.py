@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import shutil
 import signal
 import sys
@@ -130,7 +131,7 @@ class Listener:
 
 def _start_stdin(
     loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], raw: RawPcm | None
-) -> None:
+) -> threading.Thread:
     """Decode stdin in a thread (raw PCM as declared, else whatever FFmpeg finds there); the
     queue's bound holds the thread back when recognition is slower than the input."""
 
@@ -146,7 +147,9 @@ def _start_stdin(
         with contextlib.suppress(RuntimeError):  # the loop is gone after Ctrl-C
             asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
 
-    threading.Thread(target=run, name="voxflow-listen-stdin", daemon=True).start()
+    thread = threading.Thread(target=run, name="voxflow-listen-stdin", daemon=True)
+    thread.start()
+    return thread
 
 
 def _sounddevice() -> Any:
@@ -179,7 +182,8 @@ def _start_microphone(
 
 async def _session(
     make: Callable[[], Listener], device: int | None, raw: RawPcm | None
-) -> None:
+) -> threading.Thread | None:
+    """Listen until the input ends or Ctrl-C; the stdin thread, if any, is returned."""
     loop = asyncio.get_running_loop()
     listener = make()  # its pipe belongs to this loop
     # Unbounded for a microphone (PortAudio's callback must not wait), bounded for stdin.
@@ -189,10 +193,11 @@ async def _session(
     loop.add_signal_handler(signal.SIGINT, stop.set)
     phrases = asyncio.ensure_future(listener.phrases())
     failure: BaseException | None = None
+    reader: threading.Thread | None = None
     try:
         with mic or contextlib.nullcontext():
             if mic is None:
-                _start_stdin(loop, queue, raw)
+                reader = _start_stdin(loop, queue, raw)
             stopping = asyncio.ensure_future(stop.wait())
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -214,6 +219,7 @@ async def _session(
     await phrases  # the last phrases, then any error of the pipeline
     if failure is not None:
         raise failure
+    return reader
 
 
 @app.command()
@@ -267,10 +273,10 @@ def listen(
     Interim text shows what is being said; each phrase, once final, is a line with its times.
     Ctrl-C stops listening and prints the last phrases.
     """
-    if (source == "-") == (device is not None):
-        raise ConfigError("give - (audio on stdin) or --device N (a microphone), one of them")
     if source not in (None, "-"):
         raise ConfigError(f"listen reads - (stdin) or --device N, not {source!r}")
+    if (source == "-") == (device is not None):
+        raise ConfigError("give - (audio on stdin) or --device N (a microphone), one of them")
     if not interim_interval > 0:
         raise ConfigError(f"--interim-interval must be positive, got {interim_interval:g}")
     if device is not None:
@@ -297,4 +303,10 @@ def listen(
         Listener, engine, options, Display(sys.stdout), output=output,
         interval=interim_interval, name=name,
     )  # fmt: skip
-    asyncio.run(_session(make, device, raw))
+    reader = asyncio.run(_session(make, device, raw))
+    if reader is not None and reader.is_alive():
+        # Ctrl-C came while the thread waits on stdin, which cannot be woken: everything is
+        # printed and saved, so leave without waiting for it (interpreter shutdown would).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
