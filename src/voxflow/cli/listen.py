@@ -165,19 +165,22 @@ def _sounddevice() -> Any:
 
 def _start_microphone(
     loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], device: int
-) -> contextlib.AbstractContextManager[Any]:
-    """Open input ``device`` through PortAudio at 16 kHz mono float32 (``voxflow[listen]``)."""
+) -> Any:
+    """Start input ``device`` through PortAudio at 16 kHz mono float32 (``voxflow[listen]``);
+    its blocks go into ``queue`` (unbounded: PortAudio's callback must not wait)."""
     sounddevice = _sounddevice()
 
     def callback(indata: Any, frames: int, time: Any, status: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, bytes(indata))
 
     try:
-        return sounddevice.RawInputStream(
+        mic = sounddevice.RawInputStream(
             samplerate=SAMPLE_RATE, channels=1, dtype="float32", device=device, callback=callback
         )
-    except Exception as exc:  # PortAudioError, ValueError: no such device
+        mic.start()
+    except Exception as exc:  # PortAudioError, ValueError: no such device, or busy
         raise ConfigError(f"microphone {device}: {exc}") from None
+    return mic
 
 
 async def _session(
@@ -186,39 +189,36 @@ async def _session(
     """Listen until the input ends or Ctrl-C; the stdin thread, if any, is returned."""
     loop = asyncio.get_running_loop()
     listener = make()  # its pipe belongs to this loop
-    # Unbounded for a microphone (PortAudio's callback must not wait), bounded for stdin.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=0 if device is not None else 16)
-    stop = asyncio.Event()
     mic = _start_microphone(loop, queue, device) if device is not None else None
+    reader = _start_stdin(loop, queue, raw) if mic is None else None
+    stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     phrases = asyncio.ensure_future(listener.phrases())
-    failure: BaseException | None = None
-    reader: threading.Thread | None = None
+    stopping = asyncio.ensure_future(stop.wait())
     try:
-        with mic or contextlib.nullcontext():
-            if mic is None:
-                reader = _start_stdin(loop, queue, raw)
-            stopping = asyncio.ensure_future(stop.wait())
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, stopping, phrases}, return_when="FIRST_COMPLETED")
-                if not getter.done():
-                    getter.cancel()
-                    break
-                item = getter.result()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    failure = item
-                    break
-                await listener.feed(item)
-            stopping.cancel()
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, stopping, phrases}, return_when="FIRST_COMPLETED")
+            if not getter.done():  # Ctrl-C, or the pipeline failed
+                getter.cancel()
+                break
+            item = getter.result()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):  # the input failed: that is the error to tell
+                phrases.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await phrases
+                raise item
+            await listener.feed(item)
     finally:
+        stopping.cancel()
         loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
+        if mic is not None:
+            mic.close()
         await listener.end()
     await phrases  # the last phrases, then any error of the pipeline
-    if failure is not None:
-        raise failure
     return reader
 
 
