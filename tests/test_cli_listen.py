@@ -134,6 +134,11 @@ def test_encoded_audio_on_stdin_gives_the_pipelines_finals(
         assert expected and _finals(out) == expected, path.name
 
 
+def test_audio_that_is_not_audio_is_a_one_line_error_naming_stdin(monkeypatch, capsys) -> None:
+    code, out, err = _listen_in_process(monkeypatch, capsys, b"these are words, not sound\n" * 9)
+    assert code == 1 and not out and err.count("\n") == 1 and "<stdin>" in err
+
+
 def test_interim_text_comes_before_the_final_at_real_time_and_ctrl_c_finishes() -> None:
     """Fed at real time, interim lines appear while the phrase is spoken; Ctrl-C (SIGINT) in the
     middle of it ends the listening with exit 0 and the final text of what was heard."""

@@ -6,7 +6,8 @@ decoded again by the real engine and sent as ``speech.hypothesis``, so the text 
 speaker talks. These decodes are best-effort: one runs at a time server-wide (``gate``), a
 turn skips a round while the gate is busy, and a result is dropped if a phrase overtook it.
 Rates other than 16 kHz are resampled linearly, which is good enough for a hypothesis; the
-final phrases come from the pipeline's own decoder.
+final phrases come from the pipeline's own decoder. A server turn and ``voxflow listen`` both
+use this module: ``InterimDecoder`` for when to decode, ``PartialDecoder`` for how.
 """
 
 from __future__ import annotations

@@ -222,8 +222,7 @@ class TurnRunner:
         if self.interim is not None:
             self.interim.advance(segment.end)
         label = segment.language if self.report else None
-        if label:  # the first phrase fixes the partials' language too
-            self._partial.decided(label)
+        self._partial.decided(label)  # the first phrase fixes the partials' language too
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
         message = self.replies.segment(
