@@ -10,6 +10,7 @@ from voxflow.errors import VoxflowError
 
 # Importing a command module registers its commands on ``app``.
 from . import jobs as _jobs  # noqa: F401
+from . import listen as _listen  # noqa: F401
 from . import serve as _serve  # noqa: F401
 from . import silence as _silence  # noqa: F401
 from . import transcribe as _transcribe  # noqa: F401

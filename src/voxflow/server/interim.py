@@ -6,20 +6,23 @@ decoded again by the real engine and sent as ``speech.hypothesis``, so the text 
 speaker talks. These decodes are best-effort: one runs at a time server-wide (``gate``), a
 turn skips a round while the gate is busy, and a result is dropped if a phrase overtook it.
 Rates other than 16 kHz are resampled linearly, which is good enough for a hypothesis; the
-final phrases come from the pipeline's own decoder.
+final phrases come from the pipeline's own decoder. A server turn and ``voxflow listen`` both
+use this module: ``InterimDecoder`` for when to decode, ``PartialDecoder`` for how.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from voxflow.engines.base import SAMPLE_RATE, Clip
+from voxflow.engines.base import SAMPLE_RATE, Clip, DecodeSettings, Engine
+from voxflow.languages import LanguagePlan, LidMode
 from voxflow.server.usp import WaveEncoding, WaveFormat
 
 log = logging.getLogger("voxflow.server")
@@ -42,6 +45,40 @@ class Hypothesis:
 
 Decode = Callable[[Clip], Awaitable[Hypothesis | None]]
 Send = Callable[[Hypothesis], Awaitable[None]]
+
+#: Audio as 16 kHz mono float32 bytes: what ``voxflow listen`` feeds the decoder and pipeline.
+FLOAT_MONO = WaveFormat(SAMPLE_RATE, 1, 32, WaveEncoding.FLOAT)
+
+
+class PartialDecoder:
+    """Decodes clips for hypotheses with the real engine: greedy and without word times (cheap,
+    and only interim). Until a phrase decides the language, each clip's is identified."""
+
+    def __init__(self, engine: Engine, plan: LanguagePlan, decode: DecodeSettings) -> None:
+        self.engine = engine
+        self.plan = dataclasses.replace(plan, mode=LidMode.AT_START)
+        self.identify = plan.mode is LidMode.AT_START
+        self.settings = dataclasses.replace(decode, beam_size=1, word_timestamps=False)
+
+    def decided(self, language: str | None) -> None:
+        """A phrase was heard in ``language``: with language id at the start, the partials
+        keep to it from now on."""
+        if not language or self.plan.fixed is not None or not self.identify:
+            return
+        chosen = next((c for c in self.plan.candidates if c.tag == language), None)
+        if chosen is not None:
+            self.plan = LanguagePlan(forced=chosen)
+
+    async def __call__(self, clip: Clip) -> Hypothesis | None:
+        plan = self.plan
+        (segments,) = await self.engine.recognize([clip], plan, self.settings)
+        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        if not text:
+            return None
+        language = segments[0].language
+        # A probability only where this decode identified the language itself.
+        probability = segments[0].confidence if language and plan.fixed is None else None
+        return Hypothesis(text, clip.start, clip.end, language, probability)
 
 
 def _g711_tables() -> tuple[np.ndarray, np.ndarray]:

@@ -19,12 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from voxflow.audio import RawPcm
-from voxflow.engines.base import Clip, Engine
+from voxflow.engines.base import Engine
 from voxflow.errors import VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
-from voxflow.server.interim import Hypothesis, InterimDecoder
+from voxflow.server.interim import Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
 from voxflow.server.usp import (
     RecognitionStatus,
@@ -98,10 +98,7 @@ class TurnRunner:
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
         self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
-        # Partial decodes are greedy and without word times: cheap, and only interim. They
-        # identify the language of each partial clip, until the first phrase has decided it.
-        self._partial_settings = dataclasses.replace(decode, beam_size=1, word_timestamps=False)
-        self._partial_plan = dataclasses.replace(plan, mode=LidMode.AT_START)
+        self._partial = PartialDecoder(engine, plan, decode)
         self.replies = Replies(turn.request_id, self.settings.offset_base)
         self._send = send
         self._fail = fail
@@ -254,11 +251,7 @@ class TurnRunner:
         if self.interim is not None:
             self.interim.advance(segment.end)
         label = segment.language if self.report else None
-        plan = self._partial_plan
-        if label and plan.fixed is None and self.options.languages.mode is LidMode.AT_START:
-            decided = next((c for c in plan.candidates if c.tag == label), None)
-            if decided is not None:  # the first phrase fixes the partials' language too
-                self._partial_plan = LanguagePlan(forced=decided)
+        self._partial.decided(label)  # the first phrase fixes the partials' language too
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
         message = self.replies.segment(
@@ -273,17 +266,6 @@ class TurnRunner:
         await self._send(message)
 
     # -- interim results ---------------------------------------------------------------------
-    async def _partial(self, clip: Clip) -> Hypothesis | None:
-        plan = self._partial_plan
-        (segments,) = await self.engine.recognize([clip], plan, self._partial_settings)
-        text = " ".join(s.text.strip() for s in segments if s.text.strip())
-        if not text:
-            return None
-        label = segments[0].language if self.report else None
-        # A probability only where this decode identified the language itself.
-        probability = segments[0].confidence if label and plan.fixed is None else None
-        return Hypothesis(text, clip.start, clip.end, label, probability)
-
     async def _hypothesis(self, hyp: Hypothesis) -> None:
         if self.finished:
             return
@@ -293,7 +275,7 @@ class TurnRunner:
                 hyp.text,
                 hyp.start,
                 hyp.end,
-                language=hyp.language,
-                language_probability=hyp.probability,
+                language=hyp.language if self.report else None,
+                language_probability=hyp.probability if self.report else None,
             )
         )
