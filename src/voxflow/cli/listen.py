@@ -37,6 +37,7 @@ from voxflow.server.interim import FLOAT_MONO, Hypothesis, InterimDecoder, Parti
 from voxflow.server.pipe import AudioPipe
 from voxflow.transcript import Segment, Transcript
 
+from . import options as opt
 from .app import app
 
 EXTRA = "voxflow[listen]"
@@ -262,26 +263,15 @@ def listen(
         typer.Option("-o", "--output", help="Keep FILE.srt/.vtt/.json/.txt of the phrases."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Whisper model: base (bundled, default), a faster-whisper name, a dir."),
-    ] = None,
-    languages: Annotated[
-        str | None, typer.Option(help="Candidate languages, e.g. en-US,es-MX,zh-CN.")
-    ] = None,
-    lid: Annotated[str, typer.Option(help="Language id: at-start or continuous.")] = "at-start",
-    language: Annotated[
-        str | None, typer.Option(help="Force one language (e.g. en or es-MX); no identification.")
-    ] = None,
-    vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
+    model: opt.Model = None,
+    languages: opt.Languages = None,
+    lid: opt.Lid = "at-start",
+    language: opt.Language = None,
+    vad: opt.Vad = "silero",
     beam_size: Annotated[int, typer.Option(help="Beam width of the final phrases.")] = 5,
-    task: Annotated[
-        str, typer.Option(help="transcribe, or translate: the speech in English.")
-    ] = "transcribe",
+    task: opt.Task = "transcribe",
     word_timestamps: Annotated[bool, typer.Option(help="Word times in --output.")] = True,
-    phrase: Annotated[
-        list[str] | None, typer.Option(help="A phrase-list hint (repeatable).")
-    ] = None,
+    phrase: opt.Phrase = None,
     interim_interval: Annotated[
         float, typer.Option(help="Seconds of new audio between interim decodes.")
     ] = 1.0,

@@ -30,6 +30,7 @@ from voxflow.progress import make_reporter
 from voxflow.speakers import DiarizeOptions
 from voxflow.transcript import Transcript
 
+from . import options as opt
 from .app import app
 
 
@@ -54,18 +55,11 @@ def transcribe(
         typer.Option(help="A file listing inputs, one path a line (repeatable; - for stdin)."),
     ] = None,
     engine: Annotated[str, typer.Option(help="Recognition engine.")] = "whisper",
-    model: Annotated[
-        str | None,
-        typer.Option(help="Whisper model: base (bundled, default), a faster-whisper name, a dir."),
-    ] = None,
-    languages: Annotated[
-        str | None, typer.Option(help="Candidate languages, e.g. en-US,es-MX,zh-CN.")
-    ] = None,
-    lid: Annotated[str, typer.Option(help="Language id: at-start or continuous.")] = "at-start",
-    language: Annotated[
-        str | None, typer.Option(help="Force one language (e.g. en or es-MX); no identification.")
-    ] = None,
-    vad: Annotated[str, typer.Option(help="Segmenter: silero (VAD) or silence.")] = "silero",
+    model: opt.Model = None,
+    languages: opt.Languages = None,
+    lid: opt.Lid = "at-start",
+    language: opt.Language = None,
+    vad: opt.Vad = "silero",
     concurrency: Annotated[int, typer.Option(help="Files transcribed at once.")] = 4,
     workers: Annotated[
         int, typer.Option(help="Whisper model calls at once (the cores are shared among them).")
@@ -74,10 +68,7 @@ def transcribe(
     batch_size: Annotated[
         int, typer.Option(help="Segments per batched model call (on a GPU; a CPU takes one).")
     ] = 8,
-    task: Annotated[
-        str,
-        typer.Option(help="transcribe, or translate: the speech in English (Whisper's task)."),
-    ] = "transcribe",
+    task: opt.Task = "transcribe",
     word_timestamps: Annotated[
         bool, typer.Option(help="Word times and probabilities in the output.")
     ] = True,
@@ -145,9 +136,7 @@ def transcribe(
     azure_session_seconds: Annotated[
         float, typer.Option(help="Longest Azure session; long audio is cut at silences.")
     ] = 300.0,
-    phrase: Annotated[
-        list[str] | None, typer.Option(help="A phrase-list hint (repeatable).")
-    ] = None,
+    phrase: opt.Phrase = None,
     azure_profanity: Annotated[
         str | None, typer.Option(help="Azure profanity option: masked, removed or raw.")
     ] = None,
