@@ -363,10 +363,9 @@ def test_channel_counts_the_decoder_cannot_open_close_with_1002_at_the_header(
     with open_ws(server.url) as ws:
         ws.send(speech_config_message())
         ws.send(speech_context_message(rid))
-        with contextlib.suppress(ConnectionClosed):  # closed at the header, maybe already
-            ws.send(audio_message(rid, pcm16_header_with_channels(channels)))
-            ws.send(audio_message(rid, bytes(320 * channels)))  # 10 ms
-            ws.send(audio_end_message(rid))
+        # The header alone is refused: nothing more is sent (audio written while the server
+        # closes can reset the connection before the client reads the close frame).
+        ws.send(audio_message(rid, pcm16_header_with_channels(channels)))
         code, reason = close_code(ws)
     assert code == 1002
     assert f"16-bit PCM in {channels} channel(s) at 16000 Hz cannot be decoded" in reason

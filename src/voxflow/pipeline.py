@@ -30,6 +30,7 @@ from voxflow.engines.base import (
     SourceReadingEngine,
 )
 from voxflow.errors import ConfigError, EngineError, ModelError, VoxflowError
+from voxflow.handoff import Handoff
 from voxflow.languages import Identified, LanguagePlan, LidMode
 from voxflow.speakers import DiarizeOptions, SpeakerTracker, join_sessions, label, speakers
 from voxflow.transcript import Segment, Transcript
@@ -193,32 +194,11 @@ class _Producer:
         self.caps = caps or Capabilities()
         self.duration: float | None = None
         self.total: float | None = None
-        self._stop = threading.Event()
-        queued = 2 * (batch_size or options.batch_size)
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queued)
-        self._loop = asyncio.get_running_loop()
+        self._handoff: Handoff[Any] = Handoff(2 * (batch_size or options.batch_size))
         self._thread = threading.Thread(target=self._run, name="voxflow-decode", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        put = self._queue.put(item)
-        try:
-            future = asyncio.run_coroutine_threadsafe(put, self._loop)
-        except RuntimeError:  # the loop has closed (the caller gave up, e.g. a timeout)
-            put.close()
-            return False
-        while not self._stop.is_set():
-            try:
-                future.result(timeout=0.5)
-                return True
-            except TimeoutError:
-                continue
-            except Exception:  # the loop is closing
-                return False
-        future.cancel()
-        return False
 
     def _run(self) -> None:
         clips = SpeechClips(self.source, self.options, self.name, self.caps)
@@ -226,24 +206,24 @@ class _Producer:
         try:
             for clip in found:
                 self.total = clips.total
-                if self._stop.is_set() or not self._put(clip):
+                if not self._handoff.put(clip):
                     return
             self.total, self.duration = clips.total, clips.duration
         except VoxflowError as exc:
-            self._put(exc)
+            self._handoff.put(exc)
             return
         except Exception as exc:  # an unexpected failure still ends the stream with a reason
-            self._put(VoxflowError(f"{type(exc).__name__}: {exc}", source=self.name))
+            self._handoff.put(VoxflowError(f"{type(exc).__name__}: {exc}", source=self.name))
             return
         finally:
             found.close()  # stop decoding (and close the source) when the loop gave up
-        self._put(self._DONE)
+        self._handoff.put(self._DONE)
 
     async def batches(self, size: int) -> AsyncIterator[list[Clip]]:
         """Full batches of clips; a short one only when the source ends or pauses BATCH_WAIT s."""
         done = False
         while not done:
-            item = await self._queue.get()
+            item = await self._handoff.get()
             if item is self._DONE:
                 return
             if isinstance(item, BaseException):
@@ -251,7 +231,7 @@ class _Producer:
             batch = [item]
             while len(batch) < size:
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), BATCH_WAIT)
+                    item = await asyncio.wait_for(self._handoff.get(), BATCH_WAIT)
                 except TimeoutError:
                     break
                 if item is self._DONE:
@@ -263,7 +243,7 @@ class _Producer:
             yield batch
 
     def stop(self) -> None:
-        self._stop.set()
+        self._handoff.close()
 
 
 async def speech_clips(

@@ -30,6 +30,7 @@ from voxflow.engines.base import SAMPLE_RATE, Engine
 from voxflow.engines.whisper import WhisperOptions
 from voxflow.errors import ConfigError
 from voxflow.formats import format_timestamp, render
+from voxflow.handoff import Handoff
 from voxflow.languages import LanguagePlan
 from voxflow.outputs import write_atomic
 from voxflow.pipeline import TranscribeOptions, stream
@@ -132,9 +133,7 @@ class Listener:
         self.display.interim(hyp.text)
 
 
-def _start_stdin(
-    loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], raw: RawPcm | None
-) -> threading.Thread:
+def _start_stdin(queue: Handoff[Any], raw: RawPcm | None) -> threading.Thread:
     """Decode stdin in a thread (raw PCM as declared, else whatever FFmpeg finds there); the
     queue's bound holds the thread back when recognition is slower than the input."""
 
@@ -143,12 +142,11 @@ def _start_stdin(
         try:
             with open_audio(raw or "-") as audio:
                 for chunk in audio:
-                    data = chunk.samples.tobytes()
-                    asyncio.run_coroutine_threadsafe(queue.put(data), loop).result()
+                    if not queue.put(chunk.samples.tobytes()):
+                        return  # Ctrl-C, or the pipeline failed
         except BaseException as exc:  # raised again on the loop
             item = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone after Ctrl-C
-            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+        queue.put(item)
 
     thread = threading.Thread(target=run, name="voxflow-listen-stdin", daemon=True)
     thread.start()
@@ -167,7 +165,7 @@ def _sounddevice() -> Any:
 
 
 def _start_microphone(
-    loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], device: int
+    loop: asyncio.AbstractEventLoop, queue: Handoff[Any], device: int
 ) -> Any:
     """Start input ``device`` through PortAudio at 16 kHz mono float32 (``voxflow[listen]``);
     its blocks go into ``queue``. PortAudio's callback must not wait, so when recognition falls
@@ -209,9 +207,9 @@ async def _session(
     """Listen until the input ends or Ctrl-C; the stdin thread, if any, is returned."""
     loop = asyncio.get_running_loop()
     listener = make()  # its pipe belongs to this loop
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=0 if device is not None else 16)
+    queue: Handoff[Any] = Handoff(0 if device is not None else 16)
     mic = _start_microphone(loop, queue, device) if device is not None else None
-    reader = _start_stdin(loop, queue, raw) if mic is None else None
+    reader = _start_stdin(queue, raw) if mic is None else None
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     phrases = asyncio.ensure_future(listener.phrases())
@@ -233,6 +231,7 @@ async def _session(
                 raise item
             await listener.feed(item)
     finally:
+        queue.close()
         stopping.cancel()
         loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
         if mic is not None:
