@@ -120,7 +120,7 @@ class TurnRunner:
         self.phrases = 0
         self.audio_ended = False
         self.finished = False  # turn.end sent
-        self._start_sent = False
+        self._start: asyncio.Future[None] | None = None  # sending speech.startDetected
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -172,7 +172,11 @@ class TurnRunner:
                         return
                 else:
                     async for segment in stream(
-                        self.source, engine=self.engine, options=self.options, name=TURN_NAME
+                        self.source,
+                        engine=self.engine,
+                        options=self.options,
+                        name=TURN_NAME,
+                        on_speech=self._heard,
                     ):
                         await self._phrase(_shift(segment, self.settings.offset_base))
                         if interactive:  # recognize_once: the first phrase ends the turn
@@ -206,7 +210,11 @@ class TurnRunner:
         phrase per speech clip. True when the turn has ended (interactive, after a phrase)."""
         plan, base = self.options.languages, self.settings.offset_base
         async for clip in speech_clips(
-            self.source, engine=self.engine, options=self.options, name=TURN_NAME
+            self.source,
+            engine=self.engine,
+            options=self.options,
+            name=TURN_NAME,
+            on_speech=self._heard,
         ):
             if self.phrases and plan.mode is LidMode.AT_START:
                 continue
@@ -236,15 +244,27 @@ class TurnRunner:
         self.pipe.abort()
         if self.interim is not None:
             await self.interim.aclose()
-        if self._start_sent:
+        if self._start is not None:
+            await self._start
             await self._send(self.replies.end_detected(end))
         await self._send(self.replies.turn_end())
         self.finished = True
 
+    def _heard(self, at: float) -> None:
+        """The segmenter heard speech begin at ``at`` (seconds of the turn's audio): the
+        ``speech.startDetected`` goes now, while the speech still streams, as the service's."""
+        self._announce(at + self.settings.offset_base)
+
+    def _announce(self, at: float) -> asyncio.Future[None]:
+        """``speech.startDetected`` at ``at`` (session seconds), once a turn; its send."""
+        if self._start is None:
+            self._start = asyncio.ensure_future(self._send(self.replies.start_detected(at)))
+        return self._start
+
     async def _started(self, at: float) -> None:
-        if not self._start_sent:
-            self._start_sent = True
-            await self._send(self.replies.start_detected(at))
+        """Before a result: ``speech.startDetected`` has gone (at ``at`` if the segmenter has
+        not told its own time first)."""
+        await self._announce(at)
 
     async def _phrase(self, segment: Segment) -> None:
         await self._started(segment.start)
