@@ -37,7 +37,7 @@ from voxflow.server.auth import authorized
 from voxflow.server.channel import Channel
 from voxflow.server.config import ServerConfig
 from voxflow.server.page import add_page
-from voxflow.server.refusal import Refusal
+from voxflow.server.refusal import Refusal, shown_path
 from voxflow.server.session import Session
 from voxflow.server.usp import RequestOptions, parse_target
 
@@ -216,7 +216,7 @@ class SpeechServer:
         return options
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
-        path = _shown_path(request.raw_path)
+        path = shown_path(request.raw_path)
         try:
             options = self._check_upgrade(request)
         except Refusal as refusal:
@@ -254,13 +254,6 @@ class SpeechServer:
             if ws.prepared:
                 log.info("connection %d %s", session.number, session.closed())
         return ws
-
-
-def _shown_path(target: str) -> str:
-    """The path of a request target as a log shows it: without the query (whatever a client
-    put there stays out of the log), unquoted, escaped and cut short."""
-    path = unquote(target.partition("?")[0])
-    return ascii(path[:200])
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
