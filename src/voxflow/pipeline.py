@@ -33,7 +33,14 @@ from voxflow.engines.base import (
 from voxflow.errors import ConfigError, EngineError, ModelError, VoxflowError
 from voxflow.handoff import Handoff
 from voxflow.languages import Identified, LanguagePlan, LidMode
-from voxflow.speakers import DiarizeOptions, SpeakerTracker, join_sessions, label, speakers
+from voxflow.speakers import (
+    DiarizeOptions,
+    SpeakerTracker,
+    Turn,
+    join_sessions,
+    label,
+    speakers,
+)
 from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
@@ -372,8 +379,8 @@ async def stream(
                 for clip in batch:  # each clip settles the audio since the last one
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
-                    if tracker is not None:  # the voices of the speech, not of a window's pauses
-                        for speech in clip.regions if isinstance(clip, _Window) else (clip,):
+                    if tracker is not None:
+                        for speech in voiced(clip):
                             await tracker.feed(speech.start, speech.samples)
                 work = _recognize(engine, batch, spans, plan, settings, clip_done)
                 pending.append((batch, asyncio.ensure_future(work)))
@@ -406,8 +413,7 @@ async def stream(
                     info["speaker_labels"] = "per session"
                 info["speakers"] = speakers(labelled)
             else:
-                labelled = label([seg for segs in by_clip for seg in segs], turns or [])
-                info["speakers"] = speakers(turns or [])
+                labelled = with_speakers([seg for segs in by_clip for seg in segs], turns, info)
             for seg in labelled:
                 yield seg
         total = producer.duration if producer.duration is not None else producer.total
@@ -421,6 +427,20 @@ async def stream(
             tracker.close()
         for task in [*(t for _, t in pending), *([upcoming] if upcoming is not None else [])]:
             task.cancel()
+
+
+def voiced(clip: Clip) -> Sequence[Clip]:
+    """The speech of a clip whose voices diarization takes: a whole-recording window's
+    regions, not its pauses; any other clip itself."""
+    return clip.regions if isinstance(clip, _Window) else (clip,)
+
+
+def with_speakers(
+    segments: Sequence[Segment], turns: Sequence[Turn] | None, info: dict[str, Any]
+) -> list[Segment]:
+    """The segments labelled with the speakers' turns, and the speakers in ``info``."""
+    info["speakers"] = speakers(turns or ())
+    return label(segments, turns or ())
 
 
 def _tracker(options: DiarizeOptions | None, *, required: bool) -> SpeakerTracker | None:

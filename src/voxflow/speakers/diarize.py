@@ -61,6 +61,40 @@ class DiarizeOptions:
         return {"min_speakers": low, "max_speakers": high}
 
 
+Span = tuple[float, float, float, float]  # an embedding's window, then the stretch it speaks for
+
+
+@dataclass(frozen=True)
+class Voiceprints:
+    """Speaker embeddings of stretches of speech, what the turns are found from: small (192
+    values per 0.75 s), so a cluster worker sends these instead of audio. Added together, the
+    prints of a source's parts find the turns that the prints of the whole would."""
+
+    spans: tuple[Span, ...] = ()
+    vectors: tuple[np.ndarray, ...] = ()
+
+    def __add__(self, other: Voiceprints) -> Voiceprints:
+        return Voiceprints(self.spans + other.spans, self.vectors + other.vectors)
+
+    def turns(self, options: DiarizeOptions) -> list[Turn]:
+        """The speakers' turns in time order, labelled S1, S2 … by first appearance."""
+        order = sorted(range(len(self.spans)), key=lambda i: self.spans[i])
+        spans = [self.spans[i] for i in order]
+        if not spans:
+            return []
+        vectors = np.stack([self.vectors[i] for i in order])
+        reliable = np.array([end - start >= RELIABLE for start, end, _, _ in spans])
+        labels = cluster(vectors, *options.bounds, reliable=reliable)
+        turns: list[Turn] = []
+        for (_, _, a, b), label in zip(spans, labels, strict=True):
+            speaker = f"S{label + 1}"
+            if turns and turns[-1].speaker == speaker and a - turns[-1].end < STEP:
+                turns[-1] = Turn(turns[-1].start, max(b, turns[-1].end), speaker)
+            else:
+                turns.append(Turn(max(a, turns[-1].end) if turns else a, b, speaker))
+        return turns
+
+
 @dataclass(frozen=True)
 class Turn:
     """A stretch of one speaker's voice, in seconds from the start of the source."""
@@ -85,7 +119,7 @@ class SpeakerTracker:
         self.options = options or DiarizeOptions()
         self._model = campplus()
         self._lock = threading.Lock()
-        self._spans: list[tuple[float, float, float, float]] = []  # window, then owned span
+        self._spans: list[Span] = []
         self._embeddings: list[np.ndarray] = []
         self._worker: ThreadPoolExecutor | None = None
         self._queued: deque[Future[None]] = deque()
@@ -93,7 +127,7 @@ class SpeakerTracker:
     def add(self, start: float, samples: np.ndarray) -> None:
         """Embed the speech of one clip starting at ``start`` seconds."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        windows: list[tuple[float, float, float, float]] = []
+        windows: list[Span] = []
         feats: list[np.ndarray] = []
         for region in speech_regions([samples], vad_options=_SPEECH):
             a, b = region.start / SAMPLE_RATE, region.end / SAMPLE_RATE
@@ -124,9 +158,8 @@ class SpeakerTracker:
 
     async def turns(self) -> list[Turn]:
         """:meth:`finish` once every queued clip is embedded."""
-        while self._queued:
-            await asyncio.wrap_future(self._queued.popleft())
-        return await asyncio.to_thread(self.finish)
+        prints = await self.gathered()
+        return await asyncio.to_thread(prints.turns, self.options)
 
     def close(self) -> None:
         """Drop queued clips and stop the embedding thread."""
@@ -151,24 +184,20 @@ class SpeakerTracker:
                     out[i] = v.astype(np.float32)
         return [v for v in out if v is not None]
 
+    def voiceprints(self) -> Voiceprints:
+        """The embeddings of the clips added so far."""
+        with self._lock:
+            return Voiceprints(tuple(self._spans), tuple(self._embeddings))
+
+    async def gathered(self) -> Voiceprints:
+        """:meth:`voiceprints` once every queued clip is embedded."""
+        while self._queued:
+            await asyncio.wrap_future(self._queued.popleft())
+        return self.voiceprints()
+
     def finish(self) -> list[Turn]:
         """The speakers' turns in time order, labelled S1, S2 … by first appearance."""
-        with self._lock:
-            order = sorted(range(len(self._spans)), key=lambda i: self._spans[i])
-            spans = [self._spans[i] for i in order]
-            if not spans:
-                return []
-            vectors = np.stack([self._embeddings[i] for i in order])
-        reliable = np.array([end - start >= RELIABLE for start, end, _, _ in spans])
-        labels = cluster(vectors, *self.options.bounds, reliable=reliable)
-        turns: list[Turn] = []
-        for (_, _, a, b), label in zip(spans, labels, strict=True):
-            speaker = f"S{label + 1}"
-            if turns and turns[-1].speaker == speaker and a - turns[-1].end < STEP:
-                turns[-1] = Turn(turns[-1].start, max(b, turns[-1].end), speaker)
-            else:
-                turns.append(Turn(max(a, turns[-1].end) if turns else a, b, speaker))
-        return turns
+        return self.voiceprints().turns(self.options)
 
 
 def _window_starts(length: float) -> list[float]:
