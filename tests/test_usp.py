@@ -157,6 +157,27 @@ CONTEXTS = {
         initial_silence_timeout=3.0,
         end_silence_timeout=0.9,
     ),
+    # TranslationRecognizer (SDK 1.53): host= on /stt/speech/universal/v2 ...
+    "translation-interactive": dict(
+        language="es-ES", mode=RecognitionMode.INTERACTIVE, translate_to=("en",)
+    ),
+    "translation-conversation": dict(
+        language="es-ES", mode=RecognitionMode.CONVERSATION, translate_to=("en", "de")
+    ),
+    "translation-lid-at-start": dict(
+        mode=RecognitionMode.INTERACTIVE,
+        languages=("de-DE", "es-ES"),
+        language_id_mode=LidMode.AT_START,
+        translate_to=("en",),
+    ),
+    "translation-lid-continuous": dict(
+        mode=RecognitionMode.CONVERSATION,
+        languages=("de-DE", "es-ES"),
+        language_id_mode=LidMode.CONTINUOUS,
+        translate_to=("en",),
+    ),
+    # ... and endpoint= on /speech/translation/cognitiveservices/v1 (from= and to= in the query)
+    "translation-endpoint-v1": dict(translate_to=("en", "de")),
     "reconnect-continuation": dict(
         language="en-US",
         detailed=True,
@@ -232,6 +253,11 @@ def test_request_targets_from_the_sdk() -> None:
         "&punctuation=explicit"
     ]
     assert punct.extra == {"punctuation": "explicit"}
+    # TranslationRecognizer: host= sends no query; endpoint= on the v1 path gets from= and to=
+    universal = parsed["/stt/speech/universal/v2"]
+    assert (universal.mode, universal.language, universal.translate_to) == (None, None, ())
+    v1 = parsed["/speech/translation/cognitiveservices/v1?from=es-ES&to=en&to=de"]
+    assert (v1.mode, v1.language, v1.translate_to, v1.extra) == (None, "es-ES", ("en", "de"), {})
 
 
 def test_settings_merge_query_and_context() -> None:
@@ -322,6 +348,7 @@ context_options = st.builds(
     end_silence_timeout=st.none() | st.integers(0, 100_000).map(lambda ms: ms / 1000),
     continuation=st.none()
     | st.builds(Continuation, st.text(max_size=32), st.integers(0, 10**12).map(lambda t: t / 1e7)),
+    translate_to=st.lists(st.sampled_from(["en", "de", "zh-Hans"]), max_size=2).map(tuple),
 )
 
 
@@ -350,6 +377,7 @@ def test_context_options_round_trip(options: ContextOptions) -> None:
         profanity=st.none() | st.sampled_from(["raw", "removed"]),
         initial_silence_timeout=st.none() | st.integers(0, 10**6).map(lambda ms: ms / 1000),
         end_silence_timeout=st.none() | st.integers(0, 10**6).map(lambda ms: ms / 1000),
+        translate_to=st.lists(st.sampled_from(["en", "de", "zh-Hans"]), max_size=2).map(tuple),
         extra=st.dictionaries(st.sampled_from(["foo", "x-y", "émoji"]), st.text(max_size=8)),
     )
 )
