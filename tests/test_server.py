@@ -426,6 +426,7 @@ def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
     )
     assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
     assert replies[1].body["RecognitionStatus"] == "BadRequest"
+    assert "xx-Nowhere" in replies[1].body["FailureReason"]  # the SDK shows it in its details
 
 
 def test_key_is_checked_in_constant_time_headers_and_never_echoed() -> None:

@@ -10,11 +10,11 @@ Error.)
 A translation turn runs the real pipeline over a ``TranslatingEngine``: each clip the pipeline
 cuts is recognised twice by the server's engine, as said and with the translate task (the two
 calls batched together), and comes back as one segment whose English waits in ``english``
-until the turn sends the phrase. So a phrase is a clip of speech (cut at pauses, at most 30 s),
-its text what ``voxflow transcribe`` gives for that clip, and its English what
-``voxflow transcribe --task translate`` gives. Interim results (``TranslatingPartials``) are
-translated too: a second greedy decode of the same partial clip, in the language the first
-found.
+until the turn sends it (``translation.response`` with a ``SpeechPhrase``, which carries the
+identified language too). So a phrase is a clip of speech (cut at pauses, at most 30 s), its
+text what ``voxflow transcribe`` gives for that clip, and its English what ``voxflow
+transcribe --task translate`` gives. Interim results (``TranslatingPartials``) are translated
+too: a second greedy decode of the same partial clip, in the language the first found.
 """
 
 from __future__ import annotations
