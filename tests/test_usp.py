@@ -466,6 +466,49 @@ def test_replies_round_trip_with_ticks_and_base() -> None:
     assert (end.path, end.body) == ("turn.end", {})
 
 
+def test_translation_replies_in_the_shape_the_sdk_reads() -> None:
+    """translation.response as SDK 1.53 accepted it (docs/usp-observed.md): the text as said in
+    SpeechPhrase / SpeechHypothesis (with the language found), the translations beside it."""
+    replies = Replies(RID, base=2.0, clock=fixed_clock)
+    segment = Segment(2.5, 4.0, " Las arenas son blancas. ", words=(Word(2.5, 3.0, "Las", 0.9),))
+    targets = [("en", " The sand is white. "), ("en-GB", "The sand is white.")]
+    phrase = parse_service_message(replies.translated(segment, targets, language="es-ES"))
+    translations = [
+        {"Language": "en", "Text": "The sand is white."},
+        {"Language": "en-GB", "Text": "The sand is white."},
+    ]
+    assert (phrase.path, phrase.body) == (
+        "translation.response",
+        {
+            "SpeechPhrase": {
+                "RecognitionStatus": "Success",
+                "Offset": 5_000_000,
+                "Duration": 15_000_000,
+                "DisplayText": "Las arenas son blancas.",
+                "PrimaryLanguage": {"Language": "es-ES", "Confidence": "Unknown"},
+            },
+            "TranslationStatus": "Success",
+            "Translations": translations,
+        },
+    )
+    hyp = parse_service_message(replies.translated_hypothesis(" las are", 2.5, 3.5, targets))
+    assert (hyp.path, hyp.body) == (
+        "translation.response",
+        {
+            "SpeechHypothesis": {"Text": "las are", "Offset": 5_000_000, "Duration": 10_000_000},
+            "TranslationStatus": "Success",
+            "Translations": translations,
+        },
+    )
+    refused = replies.status(RecognitionStatus.BAD_REQUEST, 2.0, 2.0, reason="no 'de' here")
+    assert parse_service_message(refused).body == {
+        "RecognitionStatus": "BadRequest",
+        "Offset": 0,
+        "Duration": 0,
+        "FailureReason": "no 'de' here",
+    }
+
+
 def test_segment_phrase_simple_and_detailed() -> None:
     words = (Word(10.0, 10.5, " Hello,", 0.91), Word(10.5, 11.25, " World!", 0.8))
     segment = Segment(10.0, 11.25, " Hello, World!", language="en", confidence=None, words=words)
