@@ -464,6 +464,7 @@ def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
     )
     assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
     assert replies[1].body["RecognitionStatus"] == "BadRequest"
+    assert "xx-Nowhere" in replies[1].body["FailureReason"]  # the SDK shows it in its details
 
 
 def test_key_is_checked_in_constant_time_headers_and_never_echoed() -> None:
@@ -816,6 +817,11 @@ def test_turn_settings_map_to_pipeline_options() -> None:
     assert turn_plan(settings(languages=("de-DE", "fr-FR"))).mode is LidMode.AT_START
     with pytest.raises(ConfigError):
         turn_plan(settings(language="xx-Nowhere"))
+    # translation: English in any region is served; any other target is named in the refusal
+    assert turn_plan(settings(translate_to=("en", "en-GB", "EN-us"))).forced is not None
+    for targets in (("de",), ("en", "zh-Hans"), ("xx-Nowhere",)):
+        with pytest.raises(ConfigError, match=re.escape(repr(targets[-1]))):
+            turn_plan(settings(translate_to=targets))
     assert [raw_format(f) for f in (WaveFormat(), WaveFormat(8000, 1, 8, WaveEncoding.MULAW))] == [
         "s16le",
         "mulaw",

@@ -45,7 +45,9 @@ log = logging.getLogger("voxflow.server")
 
 _SPEECH_PATH = re.compile(  # matched against the whole path (fullmatch), never a part of it
     r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?"
-    r"|/speech/universal/v2/?",  # the SDK's ConversationTranscriber with host=
+    r"|/speech/universal/v2/?"  # the SDK's ConversationTranscriber with host=
+    r"|/stt/speech/universal/v2/?"  # its TranslationRecognizer with host=
+    r"|/speech/translation/cognitiveservices/v1/?",  # the translation service's own path
     re.IGNORECASE,
 )
 HEARTBEAT = 20.0  # seconds between pings to a websocket client; one unanswered closes it
@@ -205,7 +207,8 @@ class SpeechServer:
             raise Refusal(
                 HTTPStatus.NOT_FOUND,
                 "not a speech path: use /speech/recognition/{interactive,conversation,dictation}"
-                "/cognitiveservices/v1 or /speech/universal/v2",
+                "/cognitiveservices/v1, /speech/universal/v2, /stt/speech/universal/v2 or"
+                " /speech/translation/cognitiveservices/v1",
             )
         try:
             options = parse_target(target)

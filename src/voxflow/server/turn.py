@@ -26,6 +26,12 @@ from voxflow.pipeline import TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
+from voxflow.server.translation import (
+    TranslatedHypothesis,
+    TranslatingEngine,
+    TranslatingPartials,
+    check_targets,
+)
 from voxflow.server.usp import (
     RecognitionStatus,
     Replies,
@@ -45,7 +51,9 @@ TURN_NAME = "<speech turn>"  # what errors call a turn's audio
 
 def turn_plan(settings: TurnSettings) -> LanguagePlan:
     """The turn's languages, parsed once: the locales to identify among when language id was
-    asked for, else its one recognition language (or any); ConfigError names an unknown one."""
+    asked for, else its one recognition language (or any); ConfigError names an unknown one, or
+    a translation language that cannot be served."""
+    check_targets(settings.translate_to)
     if settings.languages:
         mode = settings.language_id_mode or LidMode.AT_START
         return LanguagePlan.parse(settings.languages, lid=mode)
@@ -98,7 +106,12 @@ class TurnRunner:
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
         self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
-        self._partial = PartialDecoder(engine, plan, decode)
+        self._partial: PartialDecoder | TranslatingPartials = PartialDecoder(engine, plan, decode)
+        # A TranslationRecognizer's turn: its text as said and in English (server/translation.py).
+        self.translating: TranslatingEngine | None = None
+        if self.settings.translate_to:
+            self.engine = self.translating = TranslatingEngine(engine)
+            self._partial = TranslatingPartials(engine, plan, decode)
         self.replies = Replies(turn.request_id, self.settings.offset_base)
         self._send = send
         self._fail = fail
@@ -178,7 +191,7 @@ class TurnRunner:
                         name=TURN_NAME,
                         on_speech=self._heard,
                     ):
-                        await self._phrase(_shift(segment, self.settings.offset_base))
+                        await self._phrase(segment)
                         if interactive:  # recognize_once: the first phrase ends the turn
                             await self._finish(segment.end + self.settings.offset_base)
                             return
@@ -266,7 +279,9 @@ class TurnRunner:
         not told its own time first)."""
         await self._announce(at)
 
-    async def _phrase(self, segment: Segment) -> None:
+    async def _phrase(self, found: Segment) -> None:
+        """A segment the pipeline found (turn seconds) as the service's phrase."""
+        segment = _shift(found, self.settings.offset_base)
         await self._started(segment.start)
         if self.interim is not None:
             self.interim.advance(segment.end)
@@ -274,6 +289,18 @@ class TurnRunner:
         self._partial.decided(label)  # the first phrase fixes the partials' language too
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
+        if self.translating is not None:
+            english = self.translating.english.pop(found, "")
+            await self._send(
+                self.replies.translated(
+                    body_segment,
+                    [(target, english) for target in settings.translate_to],
+                    language=label,
+                    language_probability=segment.confidence if label else None,
+                )
+            )
+            self.phrases += 1
+            return
         message = self.replies.segment(
             body_segment,
             detailed=settings.detailed,
@@ -290,6 +317,18 @@ class TurnRunner:
         if self.finished:
             return
         await self._started(hyp.start)
+        if isinstance(hyp, TranslatedHypothesis):
+            await self._send(
+                self.replies.translated_hypothesis(
+                    hyp.text,
+                    hyp.start,
+                    hyp.end,
+                    [(target, hyp.english) for target in self.settings.translate_to],
+                    language=hyp.language if self.report else None,
+                    language_probability=hyp.probability if self.report else None,
+                )
+            )
+            return
         await self._send(
             self.replies.hypothesis(
                 hyp.text,
