@@ -57,6 +57,7 @@ from voxflow.engines import create_engine
 from voxflow.engines.base import Clip, DecodeSettings, Engine, EngineOptions
 from voxflow.errors import ConfigError, VoxflowError
 from voxflow.languages import LanguagePlan
+from voxflow.numerics import blas_threads, use_blas_threads
 from voxflow.pipeline import (
     ClipOutcomes,
     Progress,
@@ -260,8 +261,10 @@ _engines: dict[EngineOptions, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def worker_engine(options: EngineOptions) -> Engine:
-    """This process's engine for ``options``, created (its model loaded) on first use."""
+def worker_engine(options: EngineOptions, blas: int | None = None) -> Engine:
+    """This process's engine for ``options``, created (its model loaded) on first use; numpy's
+    BLAS runs the client's ``blas`` threads, so that its numbers are the client's."""
+    use_blas_threads(blas)
     with _engines_lock:
         if options not in _engines:
             _keep_large_buffers()
@@ -294,6 +297,7 @@ def plan_source(
     options: TranscribeOptions,
     engine_options: EngineOptions,
     piece_seconds: float,
+    blas: int | None = None,
 ) -> SourcePlan | Unseen | TaskFailed:
     """Task: decode and segment one input as the local pipeline does, decide its language,
     and cut its clips into pieces."""
@@ -306,7 +310,7 @@ def plan_source(
         return Unseen()
 
     async def work() -> SourcePlan:
-        engine = worker_engine(engine_options)
+        engine = worker_engine(engine_options, blas)
         if engine.capabilities.reads_source:
             raise ConfigError("an engine that reads whole files (--azure-compressed) "
                               "does not run on a cluster")  # fmt: skip
@@ -362,12 +366,13 @@ def recognize_piece(
     settings: DecodeSettings,
     engine_options: EngineOptions,
     diarize: DiarizeOptions | None = None,
+    blas: int | None = None,
 ) -> PieceResult | TaskFailed:
     """Task: recognise a piece's clips, each in a call of its own, all at once (the engine
     shares its model workers among them); diarizing, embed their speech meanwhile."""
 
     async def work() -> PieceResult:
-        engine = worker_engine(engine_options)
+        engine = worker_engine(engine_options, blas)
         calls = (recognize_clip(engine, clip, plan, settings) for clip in piece.clips)
         prints = asyncio.ensure_future(asyncio.to_thread(_voiceprints, piece, diarize))
         done = await asyncio.gather(*calls)
@@ -408,6 +413,7 @@ class ClusterTranscriber:
         self.engine_options = engine_options
         self.options = options
         self.piece_seconds = piece_seconds
+        self.blas = blas_threads()  # the workers compute with as many BLAS threads
 
     async def __call__(self, source: Any, *, name: str, progress: ProgressCallback) -> Transcript:
         held: list[Any] = []  # the futures of work to cancel when the input fails or is given up
@@ -432,7 +438,8 @@ class ClusterTranscriber:
         submit = self.client.submit
         results = [
             submit(recognize_piece, submit(piece_of, planned, i, pure=False), outline.plan,
-                   self.options.decode, self.engine_options, self.options.diarize, pure=False)
+                   self.options.decode, self.engine_options, self.options.diarize, self.blas,
+                   pure=False)
             for i in range(len(outline.settles))
         ]  # fmt: skip
         held[:] = results  # the plan (the input's audio) is forgotten once its pieces are out
@@ -468,6 +475,7 @@ class ClusterTranscriber:
         """Submit the planning of an input: its future and (awaited) its outline."""
         planned = self.client.submit(
             plan_source, audio, name, self.options, self.engine_options, self.piece_seconds,
+            self.blas,
             pure=False,
         )  # fmt: skip
         held[:] = [planned]

