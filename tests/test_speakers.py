@@ -39,7 +39,7 @@ def _turns(samples: np.ndarray, options: DiarizeOptions | None = None) -> list[T
     tracker = SpeakerTracker(options)
     for at in range(0, len(samples), 30 * 16000):
         tracker.add(at / 16000, samples[at : at + 30 * 16000])
-    return tracker.finish()
+    return tracker.finish().turns
 
 
 def test_embeddings_of_one_voice_are_closer_than_of_two(corpus: Path, model) -> None:

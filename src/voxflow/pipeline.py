@@ -375,7 +375,8 @@ async def stream(
                     for seg in segs:
                         yield seg
         if options.diarize is not None:
-            turns = await tracker.turns() if tracker is not None else None
+            found = await tracker.result() if tracker is not None else None
+            turns = found.turns if found is not None else None
             if by_engine:
                 labelled = join_sessions(by_clip, turns)
                 sessions = sum(1 for segs in by_clip if any(s.speaker for s in segs))
@@ -385,6 +386,8 @@ async def stream(
             else:
                 labelled = label([seg for segs in by_clip for seg in segs], turns or [])
                 info["speakers"] = speakers(turns or [])
+                if found is not None and found.overlaps:
+                    info["overlaps"] = [o.to_dict() for o in found.overlaps]
             for seg in labelled:
                 yield seg
         total = producer.duration if producer.duration is not None else producer.total
@@ -621,7 +624,7 @@ def assemble(name: str, segments: Sequence[Segment], info: dict[str, Any]) -> Tr
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language
-    kept = ("dropped", "failed_sessions", "speaker_labels")
+    kept = ("dropped", "failed_sessions", "speaker_labels", "overlaps")
     extra = {key: info[key] for key in kept if info.get(key)}
     return Transcript(
         source=name,
