@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench_diarize.py [--corpus ../shared/corpus] [--speakers 2,3,4,5,6]
         [--seeds 0,1] [--overlap-speakers 2,3,4] [--overlap 1.5] [--tight-speakers 2,3,4]
-        [--long-minutes 60] [--json FILE]
+        [--long-minutes 60] [--no-transcribe] [--json FILE]
 
 Every file is diarized twice side by side: **base**, the CAM++ embeddings and clustering alone
 (``DiarizeOptions(segmentation=False)``), and **seg**, the default, which adds pyannote's
@@ -30,8 +30,9 @@ Whisper base, defaults) without diarization and with each, and the diarization a
 (single-threaded numpy). Memory: peak RSS of a child process (``VmHWM``, which starts afresh
 at exec, unlike ``ru_maxrss``) that streams a ``--long-minutes`` conversation (the mixes'
 voices cycled) in 30 s clips through the tracker (base and seg), against one that only decodes
-the same file. ``--speakers ""`` skips the mixes, ``--overlap-speakers ""`` the overlap mixes,
-``--tight-speakers ""`` the back-to-back ones.
+the same file. ``--no-transcribe`` skips the Whisper runs but katiesteve's plain one (its
+truth), so only the diarization alone is measured. ``--speakers ""`` skips the mixes,
+``--overlap-speakers ""`` the overlap mixes, ``--tight-speakers ""`` the back-to-back ones.
 """
 
 from __future__ import annotations
@@ -102,44 +103,46 @@ def _sentence_turns(transcript) -> list[tuple[float, float, str]]:
     return [(a, b, who) for (a, b), who in zip(spans, KATIESTEVE_SPEAKERS, strict=True)]
 
 
-def _row(name, path, samples, truth, engine) -> dict:
+def _row(name, path, samples, truth, engine, transcribe: bool = True) -> dict:
     from voxflow.speakers import DiarizeOptions
 
-    plain, t_plain = _transcribe(path, engine, None)
-    if truth is None:
-        truth = _sentence_turns(plain)
+    t_plain = None
+    if transcribe or truth is None:
+        plain, t_plain = _transcribe(path, engine, None)
+        truth = truth or _sentence_turns(plain)
     true_overlaps = cv.overlapped(truth)
     row = {
         "name": name,
         "audio_s": round(len(samples) / cv.RATE, 1),
         "speakers": len({t[2] for t in truth}),
         "overlap_s": round(sum(b - a for a, b in true_overlaps), 1),
-        "transcribe_s": round(t_plain, 2),
+        "transcribe_s": round(t_plain, 2) if transcribe and t_plain is not None else None,
     }
     for key, segmentation in (("base", False), ("seg", True)):
         found, t_alone = _diarize(samples, segmentation)
         hyp = [(t.start, t.end, t.speaker) for t in found.turns]
-        overlaps = [{"start": o.start, "end": o.end, "speakers": o.speakers}
-                    for o in found.overlaps]  # fmt: skip
-        labelled, t_with = _transcribe(path, engine, DiarizeOptions(segmentation=segmentation))
-        segments = [(x.start, x.end, x.speaker) for x in labelled.segments]
-        precision, recall = cv.overlap_scores(true_overlaps, [(o["start"], o["end"])
-                                                               for o in overlaps])  # fmt: skip
+        overlaps = [o.to_dict() for o in found.overlaps]
+        spans = [(o.start, o.end) for o in found.overlaps]
+        precision, recall = cv.overlap_scores(true_overlaps, spans)
         row[key] = {
             "found": len({h[2] for h in hyp}),
-            "found_in_transcript": len(labelled.speakers),
             "accuracy": round(cv.accuracy(truth, hyp), 4),
             "accuracy_with_overlaps": round(cv.accuracy(truth, _with_overlaps(hyp, overlaps)), 4),
-            "transcript_accuracy": round(cv.accuracy(truth, segments), 4),
-            "transcript_accuracy_with_overlaps": round(
-                cv.accuracy(truth, _with_overlaps(segments, labelled.extra.get("overlaps", []))), 4
-            ),
             "overlaps": len(overlaps),
             "overlap_precision": round(precision, 3),
             "overlap_recall": round(recall, 3),
-            "transcribe_diarize_s": round(t_with, 2),
             "diarize_alone_s": round(t_alone, 2),
         }
+        if transcribe:
+            labelled, t_with = _transcribe(path, engine, DiarizeOptions(segmentation=segmentation))
+            segments = [(x.start, x.end, x.speaker) for x in labelled.segments]
+            said = _with_overlaps(segments, labelled.extra.get("overlaps", []))
+            row[key] |= {
+                "found_in_transcript": len(labelled.speakers),
+                "transcript_accuracy": round(cv.accuracy(truth, segments), 4),
+                "transcript_accuracy_with_overlaps": round(cv.accuracy(truth, said), 4),
+                "transcribe_diarize_s": round(t_with, 2),
+            }
     print(json.dumps(row), flush=True)
     return row
 
@@ -184,6 +187,7 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, default=1.5)
     parser.add_argument("--tight-speakers", default="2,3,4")
     parser.add_argument("--long-minutes", type=float, default=60.0)
+    parser.add_argument("--no-transcribe", dest="transcribe", action="store_false")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -193,25 +197,26 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ks = args.corpus / "azure-samples" / "katiesteve_mono.wav"
-        rows.append(_row("katiesteve", ks, cv.load(ks), None, engine))
+        rows.append(_row("katiesteve", ks, cv.load(ks), None, engine, args.transcribe))
         for n in (int(s) for s in args.speakers.split(",") if s.strip()):
             for seed in (int(s) for s in args.seeds.split(",")):
                 samples, truth = cv.conversation(args.corpus, n, turns=12, seed=seed)
                 path = cv.write_wav(Path(tmp) / f"mix{n}-{seed}.wav", samples)
-                rows.append(_row(f"mix {n} speakers, seed {seed}", path, samples, truth, engine))
+                rows.append(_row(f"mix {n} speakers, seed {seed}", path, samples, truth, engine,
+                                 args.transcribe))  # fmt: skip
         for n in (int(s) for s in args.overlap_speakers.split(",") if s.strip()):
             for seed in (int(s) for s in args.seeds.split(",")):
                 samples, truth = cv.conversation(args.corpus, n, turns=12, seed=seed,
                                                  overlap=args.overlap)  # fmt: skip
                 path = cv.write_wav(Path(tmp) / f"overlap{n}-{seed}.wav", samples)
                 rows.append(_row(f"overlap mix {n} speakers, seed {seed}", path, samples, truth,
-                                 engine))  # fmt: skip
+                                 engine, args.transcribe))  # fmt: skip
         for n in (int(s) for s in args.tight_speakers.split(",") if s.strip()):
             for seed in (int(s) for s in args.seeds.split(",")):
                 samples, truth = cv.conversation(args.corpus, n, turns=12, seed=seed, gap=0.05)
                 path = cv.write_wav(Path(tmp) / f"tight{n}-{seed}.wav", samples)
                 rows.append(_row(f"back-to-back mix {n} speakers, seed {seed}", path, samples,
-                                 truth, engine))  # fmt: skip
+                                 truth, engine, args.transcribe))  # fmt: skip
         memory = []
         if args.long_minutes > 0:
             import numpy as np

@@ -210,6 +210,8 @@ def _segment(model: Segmentation, start: float, samples: np.ndarray) -> list[Chu
     """The frame classes of a clip's 10 s chunks, CHUNK_STEP apart, the last one ending with
     the clip (a shorter clip is one chunk of its own length)."""
     size, step = round(CHUNK * SAMPLE_RATE), round(CHUNK_STEP * SAMPLE_RATE)
+    if len(samples) < MIN_WINDOW * SAMPLE_RATE:  # too short to tell anyone apart
+        return []
     if len(samples) <= size:
         starts = [0]
     else:
