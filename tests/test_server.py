@@ -58,6 +58,7 @@ from voxflow.server.usp import (
     speech_context_message,
 )
 from voxflow.server.usp.wave import DECODABLE_CHANNELS
+from voxflow.vad import speech_regions
 
 with warnings.catch_warnings():  # the stdlib's G.711 tables: the oracle for the interim decoder
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -286,6 +287,43 @@ def test_hypotheses_come_while_audio_streams_and_never_after_the_phrase(
     assert "speech.hypothesis" not in paths[paths.index("speech.phrase") :]
 
 
+def test_speech_start_is_detected_while_the_speech_streams_at_the_speechs_own_offset(
+    server: BackgroundServer, tmp_path: Path
+) -> None:
+    """``speech.startDetected`` comes as soon as the segmenter hears speech, with no phrase or
+    hypothesis before it and most of the audio not yet sent, and its offset is where the
+    speech begins (after 1.5 s of silence), not the turn's start or its first result's."""
+    _, pcm = wav_payload(ROOT / "samples" / "austen-0870.wav")  # 7 s of reading
+    lead = 1.5
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    onset = lead + next(iter(speech_regions([samples]))).start / 16000
+    path = tmp_path / "late.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(round(lead * 16000) * 2) + pcm)
+    fmt, audio = wav_payload(path)
+    messages = list(client_messages(audio, fmt))
+    first = 3 + round((onset + 2.5) / 0.1)  # config, context, header, then 0.1 s frames
+    with open_ws(server.url) as ws:
+        for message in messages[:first]:
+            ws.send(message)
+        seen = [parse_service_message(ws.recv(timeout=30))]
+        while seen[-1].path == "turn.start":
+            seen.append(parse_service_message(ws.recv(timeout=30)))
+        for message in messages[first:]:
+            ws.send(message)
+        replies = seen + read_turn(ws)
+    assert first < len(messages) - 20  # 2 s and more of the speech were still to come
+    assert [m.path for m in seen] == ["turn.start", "speech.startDetected"]
+    assert abs(seen[1].body["Offset"] / 1e7 - onset) < 0.3, (seen[1].body, onset)
+    said = phrases(replies)
+    assert normalise(" ".join(p["DisplayText"] for p in said)) == normalise(reference(str(path)))
+    ends = [m for m in replies if m.path == "speech.endDetected"]
+    assert len(ends) == 1 and ends[0].body["Offset"] >= said[-1]["Offset"]
+
+
 # -- hostile clients, limits ---------------------------------------------------------------------
 MALFORMED: dict[str, list[str | bytes]] = {
     "text without a blank line": ["Path:speech.config\r\ncontent"],
@@ -426,6 +464,7 @@ def test_unknown_language_is_a_bad_request(server: BackgroundServer) -> None:
     )
     assert [m.path for m in replies] == ["turn.start", "speech.phrase", "turn.end"]
     assert replies[1].body["RecognitionStatus"] == "BadRequest"
+    assert "xx-Nowhere" in replies[1].body["FailureReason"]  # the SDK shows it in its details
 
 
 def test_key_is_checked_in_constant_time_headers_and_never_echoed() -> None:
@@ -778,6 +817,11 @@ def test_turn_settings_map_to_pipeline_options() -> None:
     assert turn_plan(settings(languages=("de-DE", "fr-FR"))).mode is LidMode.AT_START
     with pytest.raises(ConfigError):
         turn_plan(settings(language="xx-Nowhere"))
+    # translation: English in any region is served; any other target is named in the refusal
+    assert turn_plan(settings(translate_to=("en", "en-GB", "EN-us"))).forced is not None
+    for targets in (("de",), ("en", "zh-Hans"), ("xx-Nowhere",)):
+        with pytest.raises(ConfigError, match=re.escape(repr(targets[-1]))):
+            turn_plan(settings(translate_to=targets))
     assert [raw_format(f) for f in (WaveFormat(), WaveFormat(8000, 1, 8, WaveEncoding.MULAW))] == [
         "s16le",
         "mulaw",

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import http.client
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -210,6 +211,23 @@ def test_a_wrong_key_is_a_401_that_does_not_echo_it(server: BackgroundServer) ->
     assert "wrong-key-99" not in info.value.response.text and KEY not in info.value.response.text
     with pytest.raises(openai.AuthenticationError):
         client(server, key="wrong-key-99").models.list()
+
+
+def test_each_request_is_one_log_line_with_its_status_and_never_the_key(
+    server: BackgroundServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="voxflow.server"):
+        transcribe_file(server, AUSTEN, response_format="text")
+        with pytest.raises(openai.AuthenticationError):
+            client(server, key="wrong-key-99").models.list()
+        with pytest.raises(openai.BadRequestError), AUSTEN.open("rb") as f:
+            client(server).audio.transcriptions.create(model="whisper-1", file=f, language="xx")
+    lines = [r.getMessage() for r in caplog.records if r.name == "voxflow.server"]
+    assert any(re.fullmatch(r"answered POST '/v1/audio/transcriptions': 200 in [\d.]+ s", line)
+               for line in lines), lines  # fmt: skip
+    assert "refused GET '/v1/models': 401 a valid API key is required" in " ".join(lines)
+    assert any(line.startswith("refused POST '/v1/audio/transcriptions': 400 ") for line in lines)
+    assert not any(KEY in line or "wrong-key-99" in line for line in lines)
 
 
 def test_a_text_file_named_wav_is_a_400_naming_it(

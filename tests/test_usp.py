@@ -157,6 +157,27 @@ CONTEXTS = {
         initial_silence_timeout=3.0,
         end_silence_timeout=0.9,
     ),
+    # TranslationRecognizer (SDK 1.53): host= on /stt/speech/universal/v2 ...
+    "translation-interactive": dict(
+        language="es-ES", mode=RecognitionMode.INTERACTIVE, translate_to=("en",)
+    ),
+    "translation-conversation": dict(
+        language="es-ES", mode=RecognitionMode.CONVERSATION, translate_to=("en", "de")
+    ),
+    "translation-lid-at-start": dict(
+        mode=RecognitionMode.INTERACTIVE,
+        languages=("de-DE", "es-ES"),
+        language_id_mode=LidMode.AT_START,
+        translate_to=("en",),
+    ),
+    "translation-lid-continuous": dict(
+        mode=RecognitionMode.CONVERSATION,
+        languages=("de-DE", "es-ES"),
+        language_id_mode=LidMode.CONTINUOUS,
+        translate_to=("en",),
+    ),
+    # ... and endpoint= on /speech/translation/cognitiveservices/v1 (from= and to= in the query)
+    "translation-endpoint-v1": dict(translate_to=("en", "de")),
     "reconnect-continuation": dict(
         language="en-US",
         detailed=True,
@@ -232,6 +253,11 @@ def test_request_targets_from_the_sdk() -> None:
         "&punctuation=explicit"
     ]
     assert punct.extra == {"punctuation": "explicit"}
+    # TranslationRecognizer: host= sends no query; endpoint= on the v1 path gets from= and to=
+    universal = parsed["/stt/speech/universal/v2"]
+    assert (universal.mode, universal.language, universal.translate_to) == (None, None, ())
+    v1 = parsed["/speech/translation/cognitiveservices/v1?from=es-ES&to=en&to=de"]
+    assert (v1.mode, v1.language, v1.translate_to, v1.extra) == (None, "es-ES", ("en", "de"), {})
 
 
 def test_settings_merge_query_and_context() -> None:
@@ -322,6 +348,7 @@ context_options = st.builds(
     end_silence_timeout=st.none() | st.integers(0, 100_000).map(lambda ms: ms / 1000),
     continuation=st.none()
     | st.builds(Continuation, st.text(max_size=32), st.integers(0, 10**12).map(lambda t: t / 1e7)),
+    translate_to=st.lists(st.sampled_from(["en", "de", "zh-Hans"]), max_size=2).map(tuple),
 )
 
 
@@ -350,6 +377,7 @@ def test_context_options_round_trip(options: ContextOptions) -> None:
         profanity=st.none() | st.sampled_from(["raw", "removed"]),
         initial_silence_timeout=st.none() | st.integers(0, 10**6).map(lambda ms: ms / 1000),
         end_silence_timeout=st.none() | st.integers(0, 10**6).map(lambda ms: ms / 1000),
+        translate_to=st.lists(st.sampled_from(["en", "de", "zh-Hans"]), max_size=2).map(tuple),
         extra=st.dictionaries(st.sampled_from(["foo", "x-y", "émoji"]), st.text(max_size=8)),
     )
 )
@@ -436,6 +464,49 @@ def test_replies_round_trip_with_ticks_and_base() -> None:
     assert parse_service_message(replies.end_detected(4.0)).body == {"Offset": 20_000_000}
     end = parse_service_message(replies.turn_end())
     assert (end.path, end.body) == ("turn.end", {})
+
+
+def test_translation_replies_in_the_shape_the_sdk_reads() -> None:
+    """translation.response as SDK 1.53 accepted it (docs/usp-observed.md): the text as said in
+    SpeechPhrase / SpeechHypothesis (with the language found), the translations beside it."""
+    replies = Replies(RID, base=2.0, clock=fixed_clock)
+    segment = Segment(2.5, 4.0, " Las arenas son blancas. ", words=(Word(2.5, 3.0, "Las", 0.9),))
+    targets = [("en", " The sand is white. "), ("en-GB", "The sand is white.")]
+    phrase = parse_service_message(replies.translated(segment, targets, language="es-ES"))
+    translations = [
+        {"Language": "en", "Text": "The sand is white."},
+        {"Language": "en-GB", "Text": "The sand is white."},
+    ]
+    assert (phrase.path, phrase.body) == (
+        "translation.response",
+        {
+            "SpeechPhrase": {
+                "RecognitionStatus": "Success",
+                "Offset": 5_000_000,
+                "Duration": 15_000_000,
+                "DisplayText": "Las arenas son blancas.",
+                "PrimaryLanguage": {"Language": "es-ES", "Confidence": "Unknown"},
+            },
+            "TranslationStatus": "Success",
+            "Translations": translations,
+        },
+    )
+    hyp = parse_service_message(replies.translated_hypothesis(" las are", 2.5, 3.5, targets))
+    assert (hyp.path, hyp.body) == (
+        "translation.response",
+        {
+            "SpeechHypothesis": {"Text": "las are", "Offset": 5_000_000, "Duration": 10_000_000},
+            "TranslationStatus": "Success",
+            "Translations": translations,
+        },
+    )
+    refused = replies.status(RecognitionStatus.BAD_REQUEST, 2.0, 2.0, reason="no 'de' here")
+    assert parse_service_message(refused).body == {
+        "RecognitionStatus": "BadRequest",
+        "Offset": 0,
+        "Duration": 0,
+        "FailureReason": "no 'de' here",
+    }
 
 
 def test_segment_phrase_simple_and_detailed() -> None:

@@ -9,7 +9,9 @@ destroyed while pending when the server shut down).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -38,6 +40,12 @@ class Handoff(Generic[T]):
         except RuntimeError:  # the loop has closed
             return False
         return True
+
+    def call(self, fn: Callable[..., object], *args: object) -> None:
+        """From a thread: run ``fn(*args)`` on the loop, in order with the items handed over
+        (nothing when the loop has gone)."""
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def put_nowait(self, item: T) -> None:
         """On the loop, for an unbounded handoff: hand ``item`` over now (for callers that must

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,15 @@ from voxflow.engines.base import (
 from voxflow.errors import ConfigError, EngineError, ModelError, VoxflowError
 from voxflow.handoff import Handoff
 from voxflow.languages import Identified, LanguagePlan, LidMode
-from voxflow.speakers import DiarizeOptions, SpeakerTracker, join_sessions, label, speakers
+from voxflow.speakers import (
+    DiarizeOptions,
+    Overlap,
+    SpeakerTracker,
+    Turn,
+    join_sessions,
+    label,
+    speakers,
+)
 from voxflow.transcript import Segment, Transcript
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
@@ -119,12 +128,18 @@ class SpeechClips:
     no work."""
 
     def __init__(
-        self, source: Any, options: TranscribeOptions, name: str, caps: Capabilities
+        self,
+        source: Any,
+        options: TranscribeOptions,
+        name: str,
+        caps: Capabilities,
+        on_speech: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.options = options
         self.name = name
         self.caps = caps
+        self.on_speech = on_speech  # told once, when the first speech is heard (seconds)
         self.total: float | None = None
         self.duration: float | None = None
 
@@ -162,6 +177,7 @@ class SpeechClips:
                     merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
                 ),
                 vad_options=VadOptions(threshold=self.options.vad_threshold),
+                on_speech=self.on_speech,
             )
             found: list[Clip] = []
             for seg in segments:
@@ -187,6 +203,7 @@ class _Producer:
         name: str,
         caps: Capabilities | None = None,
         batch_size: int | None = None,
+        on_speech: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.options = options
@@ -195,13 +212,16 @@ class _Producer:
         self.duration: float | None = None
         self.total: float | None = None
         self._handoff: Handoff[Any] = Handoff(2 * (batch_size or options.batch_size))
+        self._on_speech = on_speech
         self._thread = threading.Thread(target=self._run, name="voxflow-decode", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
-        clips = SpeechClips(self.source, self.options, self.name, self.caps)
+        tell = self._on_speech  # on the loop, in order with the clips
+        heard = functools.partial(self._handoff.call, tell) if tell is not None else None
+        clips = SpeechClips(self.source, self.options, self.name, self.caps, heard)
         found = iter(clips)
         try:
             for clip in found:
@@ -247,12 +267,18 @@ class _Producer:
 
 
 async def speech_clips(
-    source: Any, *, engine: Engine, options: TranscribeOptions, name: str
+    source: Any,
+    *,
+    engine: Engine,
+    options: TranscribeOptions,
+    name: str,
+    on_speech: Callable[[float], None] | None = None,
 ) -> AsyncIterator[Clip]:
     """The source's speech, cut into clips as ``stream`` cuts it for ``engine``, each as soon as
     it is found (decoding and segmentation in a thread, with back-pressure): for work that needs
-    the speech but not its words, such as the server's language detection."""
-    producer = _Producer(source, options, name, engine.capabilities, batch_size=1)
+    the speech but not its words, such as the server's language detection. ``on_speech`` as
+    ``stream`` takes it."""
+    producer = _Producer(source, options, name, engine.capabilities, 1, on_speech)
     producer.start()
     try:
         async for batch in producer.batches(1):
@@ -270,8 +296,13 @@ async def stream(
     progress: ProgressCallback | None = None,
     name: str | None = None,
     info: dict[str, Any] | None = None,
+    on_speech: Callable[[float], None] | None = None,
 ) -> AsyncIterator[Segment]:
     """Yield the source's segments in time order as soon as each is recognised.
+
+    ``on_speech`` is called on the loop once, with the time in source seconds, as soon as the
+    segmenter hears the first speech, before any of its words (the Speech protocol's
+    ``speech.startDetected``); engines that read the source themselves do not call it.
 
     With ``options.diarize`` the segments come once the source ends, labelled with their
     speakers, and ``info`` gets ``speakers``. An engine that identifies speakers itself
@@ -300,7 +331,7 @@ async def stream(
     batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
     tracker = _tracker(options.diarize, required=not by_engine)
     by_clip: list[list[Segment]] = []  # each clip's segments, held for their speakers
-    producer = _Producer(source, options, name, caps, batch_size)
+    producer = _Producer(source, options, name, caps, batch_size, on_speech)
     producer.start()
     plan = options.languages
     count = 0
@@ -349,8 +380,8 @@ async def stream(
                 for clip in batch:  # each clip settles the audio since the last one
                     spans.append(max(0.0, clip.end - covered))
                     covered = max(covered, clip.end)
-                    if tracker is not None:  # the voices of the speech, not of a window's pauses
-                        for speech in clip.regions if isinstance(clip, _Window) else (clip,):
+                    if tracker is not None:
+                        for speech in voiced(clip):
                             await tracker.feed(speech.start, speech.samples)
                 work = _recognize(engine, batch, spans, plan, settings, clip_done)
                 pending.append((batch, asyncio.ensure_future(work)))
@@ -384,10 +415,8 @@ async def stream(
                     info["speaker_labels"] = "per session"
                 info["speakers"] = speakers(labelled)
             else:
-                labelled = label([seg for segs in by_clip for seg in segs], turns or [])
-                info["speakers"] = speakers(turns or [])
-                if found is not None and found.overlaps:
-                    info["overlaps"] = [o.to_dict() for o in found.overlaps]
+                segments = [seg for segs in by_clip for seg in segs]
+                labelled = with_speakers(segments, turns, info, found.overlaps if found else ())
             for seg in labelled:
                 yield seg
         total = producer.duration if producer.duration is not None else producer.total
@@ -401,6 +430,26 @@ async def stream(
             tracker.close()
         for task in [*(t for _, t in pending), *([upcoming] if upcoming is not None else [])]:
             task.cancel()
+
+
+def voiced(clip: Clip) -> Sequence[Clip]:
+    """The speech of a clip whose voices diarization takes: a whole-recording window's
+    regions, not its pauses; any other clip itself."""
+    return clip.regions if isinstance(clip, _Window) else (clip,)
+
+
+def with_speakers(
+    segments: Sequence[Segment],
+    turns: Sequence[Turn] | None,
+    info: dict[str, Any],
+    overlaps: Sequence[Overlap] = (),
+) -> list[Segment]:
+    """The segments labelled with the speakers' turns, and the speakers (and where two of
+    them speak at once) in ``info``."""
+    info["speakers"] = speakers(turns or ())
+    if overlaps:
+        info["overlaps"] = [o.to_dict() for o in overlaps]
+    return label(segments, turns or ())
 
 
 def _tracker(options: DiarizeOptions | None, *, required: bool) -> SpeakerTracker | None:

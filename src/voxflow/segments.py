@@ -10,7 +10,7 @@ only from the start of the earliest unfinished segment, so memory does not grow 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,7 @@ class SegmentPlanner:
         self._prev_end = 0  # end of the last segment emitted
         self._index = 0
         self.peak_held = 0  # most samples ever buffered (for memory checks)
+        self.heard_from: int | None = None  # where the detector first heard speech
 
     @property
     def held(self) -> int:
@@ -171,6 +172,8 @@ class SegmentPlanner:
     # -- decisions --------------------------------------------------------------------------
 
     def _add(self, r: Region, out: list[SpeechSegment]) -> None:
+        if self.heard_from is None:
+            self.heard_from = r.start
         g = self._group
         if g is not None and g.open_start == r.start:  # the growing region has ended
             g.end, g.open_start = max(g.end, min(r.end, self._buf.end)), None
@@ -190,6 +193,8 @@ class SegmentPlanner:
         g = self._group
         live = self._det.open_region
         if live is not None:
+            if self.heard_from is None:
+                self.heard_from = live.start
             joins = g is not None and (
                 g.open_start == live.start
                 or (live.start - g.end <= self._gap and live.end - g.head <= self._max)
@@ -282,11 +287,14 @@ def speech_segments(
     vad_options: VadOptions | None = None,
     silence_options: SilenceOptions | None = None,
     sample_rate: int = SAMPLE_RATE,
+    on_speech: Callable[[float], None] | None = None,
 ) -> Iterator[SpeechSegment]:
     """Segments of a stream of mono chunks (``Chunk`` objects or arrays), yielded as they finish.
 
     ``detector`` is "silero" (VAD, the default), "silence" (pydub-style level threshold), or
-    any object with the :class:`voxflow.vad.Detector` methods.
+    any object with the :class:`voxflow.vad.Detector` methods. ``on_speech`` is called once,
+    with the time in seconds, as soon as the detector hears speech: long before the segment
+    that holds it is final (a live listener wants to know that someone started talking).
     """
     det = make_detector(
         detector,
@@ -295,6 +303,15 @@ def speech_segments(
         sample_rate=sample_rate,
     )
     planner = SegmentPlanner(det, options, sample_rate)
+    told = on_speech is None
+
+    def tell(found: list[SpeechSegment]) -> list[SpeechSegment]:
+        nonlocal told
+        if not told and planner.heard_from is not None:
+            told = True
+            on_speech(planner.heard_from / sample_rate)  # type: ignore[misc]
+        return found
+
     for chunk in chunks:
-        yield from planner.feed(chunk)
-    yield from planner.finish()
+        yield from tell(planner.feed(chunk))
+    yield from tell(planner.finish())

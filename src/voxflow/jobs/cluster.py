@@ -12,9 +12,12 @@ input to the cluster as three kinds of task:
 2. ``piece_of`` (one per piece, on the planning worker): takes one piece's clips out of the plan,
    so that only that piece's audio travels to the worker that recognises it.
 3. ``recognize_piece`` (one per piece, anywhere): each clip in a call of its own
-   (:func:`voxflow.pipeline.recognize_clip`), gathered with :class:`voxflow.pipeline.ClipOutcomes`.
+   (:func:`voxflow.pipeline.recognize_clip`), gathered with :class:`voxflow.pipeline.ClipOutcomes`;
+   with ``--diarize`` also the speaker embeddings of the piece's speech (``Voiceprints``, a few
+   KB a minute), clip by clip as the local pipeline makes them.
 
-The client merges the pieces in order and builds the transcript with
+The client merges the pieces in order, clusters the voiceprints of all of them into speakers
+(so that a speaker keeps one label across pieces), and builds the transcript with
 :func:`voxflow.pipeline.assemble`. Every clip, its start in the source (so its times: no
 re-basing is needed) and the plan it is recognised by are what a local run uses, and each clip
 is its own engine call either way, so a cluster run writes the same bytes as a local run, by
@@ -46,7 +49,7 @@ import os
 import re
 import threading
 from collections.abc import AsyncIterator, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voxflow.audio.sources import read_bytes
@@ -63,8 +66,11 @@ from voxflow.pipeline import (
     assemble,
     recognize_clip,
     starting_plan,
+    voiced,
+    with_speakers,
 )
 from voxflow.progress import Reporter
+from voxflow.speakers import DiarizeOptions, SpeakerTracker, Voiceprints
 from voxflow.transcript import Segment, Transcript
 
 from .plan import file_sha256, fingerprint, regular_stat
@@ -126,8 +132,6 @@ async def run_batch_on_cluster(
 ) -> BatchResult:
     """:func:`voxflow.jobs.run_batch` with the work done on a Dask cluster. At least twice as
     many inputs are in flight as the cluster has worker threads, so that none waits idle."""
-    if options.diarize is not None:
-        raise ConfigError("--diarize does not run on a cluster yet: run it without --cluster")
     engine_options = _for_local_workers(engine_options, cluster.local_workers)
     async with _connect(cluster, task_threads(engine_options)) as client:
         threads = sum((await client.nthreads()).values())
@@ -241,10 +245,12 @@ class TaskFailed:
 
 @dataclass(frozen=True)
 class PieceResult:
-    """Each clip's segments, and what the engine lost or returned without text."""
+    """Each clip's segments, what the engine lost or returned without text, and (diarizing)
+    the voiceprints of the piece's speech."""
 
     segments: tuple[list[Segment], ...]
     outcomes: ClipOutcomes
+    voiceprints: Voiceprints = field(default_factory=Voiceprints)
 
 
 # -- worker side ---------------------------------------------------------------------------
@@ -351,21 +357,38 @@ def piece_of(planned: SourcePlan, index: int) -> Piece:
 
 
 def recognize_piece(
-    piece: Piece, plan: LanguagePlan, settings: DecodeSettings, engine_options: EngineOptions
+    piece: Piece,
+    plan: LanguagePlan,
+    settings: DecodeSettings,
+    engine_options: EngineOptions,
+    diarize: DiarizeOptions | None = None,
 ) -> PieceResult | TaskFailed:
     """Task: recognise a piece's clips, each in a call of its own, all at once (the engine
-    shares its model workers among them)."""
+    shares its model workers among them); diarizing, embed their speech meanwhile."""
 
     async def work() -> PieceResult:
         engine = worker_engine(engine_options)
         calls = (recognize_clip(engine, clip, plan, settings) for clip in piece.clips)
+        prints = asyncio.ensure_future(asyncio.to_thread(_voiceprints, piece, diarize))
         done = await asyncio.gather(*calls)
         outcomes = ClipOutcomes()
         segments = tuple(segs for segs, _ in done)
         outcomes.add(piece.clips, segments, [f for _, lost in done for f in lost])
-        return PieceResult(segments, outcomes)
+        return PieceResult(segments, outcomes, await prints)
 
     return _as_value(work())
+
+
+def _voiceprints(piece: Piece, diarize: DiarizeOptions | None) -> Voiceprints:
+    """The speaker embeddings of a piece's speech, clip by clip as the local pipeline's (none
+    without diarization)."""
+    if diarize is None:
+        return Voiceprints()
+    tracker = SpeakerTracker(diarize)
+    for clip in piece.clips:
+        for speech in voiced(clip):
+            tracker.add(speech.start, speech.samples)
+    return tracker.voiceprints()
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -409,7 +432,7 @@ class ClusterTranscriber:
         submit = self.client.submit
         results = [
             submit(recognize_piece, submit(piece_of, planned, i, pure=False), outline.plan,
-                   self.options.decode, self.engine_options, pure=False)
+                   self.options.decode, self.engine_options, self.options.diarize, pure=False)
             for i in range(len(outline.settles))
         ]  # fmt: skip
         held[:] = results  # the plan (the input's audio) is forgotten once its pieces are out
@@ -425,10 +448,15 @@ class ClusterTranscriber:
             progress(Progress(name, done, outline.total, count))
         segments: list[Segment] = []
         outcomes = ClipOutcomes()
+        prints = Voiceprints()
         for piece in pieces:  # in time order
             segments += [seg for segs in piece.segments for seg in segs]
             outcomes.extend(piece.outcomes)
+            prints += piece.voiceprints
         info: dict[str, Any] = {}
+        if self.options.diarize is not None:
+            found = await asyncio.to_thread(prints.diarize, self.options.diarize)
+            segments = with_speakers(segments, found.turns, info, found.overlaps)
         total = outline.duration if outline.duration is not None else outline.total
         outcomes.finish(name, outline.plan, total, info)
         progress(Progress(name, total or done, total, count, len(outcomes.dropped), finished=True))

@@ -37,7 +37,7 @@ from voxflow.server.auth import authorized
 from voxflow.server.channel import Channel
 from voxflow.server.config import ServerConfig
 from voxflow.server.page import add_page
-from voxflow.server.refusal import Refusal
+from voxflow.server.refusal import Refusal, shown_path
 from voxflow.server.session import Session
 from voxflow.server.usp import RequestOptions, parse_target
 
@@ -45,7 +45,9 @@ log = logging.getLogger("voxflow.server")
 
 _SPEECH_PATH = re.compile(  # matched against the whole path (fullmatch), never a part of it
     r"/speech/recognition/(interactive|conversation|dictation)/cognitiveservices/v1/?"
-    r"|/speech/universal/v2/?",  # the SDK's ConversationTranscriber with host=
+    r"|/speech/universal/v2/?"  # the SDK's ConversationTranscriber with host=
+    r"|/stt/speech/universal/v2/?"  # its TranslationRecognizer with host=
+    r"|/speech/translation/cognitiveservices/v1/?",  # the translation service's own path
     re.IGNORECASE,
 )
 HEARTBEAT = 20.0  # seconds between pings to a websocket client; one unanswered closes it
@@ -205,7 +207,8 @@ class SpeechServer:
             raise Refusal(
                 HTTPStatus.NOT_FOUND,
                 "not a speech path: use /speech/recognition/{interactive,conversation,dictation}"
-                "/cognitiveservices/v1 or /speech/universal/v2",
+                "/cognitiveservices/v1, /speech/universal/v2, /stt/speech/universal/v2 or"
+                " /speech/translation/cognitiveservices/v1",
             )
         try:
             options = parse_target(target)
@@ -216,7 +219,7 @@ class SpeechServer:
         return options
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
-        path = _shown_path(request.raw_path)
+        path = shown_path(request.raw_path)
         try:
             options = self._check_upgrade(request)
         except Refusal as refusal:
@@ -254,13 +257,6 @@ class SpeechServer:
             if ws.prepared:
                 log.info("connection %d %s", session.number, session.closed())
         return ws
-
-
-def _shown_path(target: str) -> str:
-    """The path of a request target as a log shows it: without the query (whatever a client
-    put there stays out of the log), unquoted, escaped and cut short."""
-    path = unquote(target.partition("?")[0])
-    return ascii(path[:200])
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:

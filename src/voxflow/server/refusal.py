@@ -1,9 +1,11 @@
 """Why the server will not take a connection or request now: an HTTP status and a reason, raised
-where connections and requests are admitted and answered by each endpoint in its own shape."""
+where connections and requests are admitted and answered by each endpoint in its own shape; and
+how a request's path appears in the log lines that tell of it."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import unquote
 
 
 class Refusal(Exception):
@@ -13,3 +15,10 @@ class Refusal(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def shown_path(target: str) -> str:
+    """The path of a request target as a log shows it: without the query (whatever a client
+    put there stays out of the log), unquoted, escaped and cut short."""
+    path = unquote(target.partition("?")[0])
+    return ascii(path[:200])

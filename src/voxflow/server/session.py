@@ -161,13 +161,14 @@ class Session:
         replies = Replies(turn.request_id, turn.settings.offset_base)
         base = turn.settings.offset_base
         status = self.config.faults.error_status
+        reason = None  # why the turn is refused: the SDK shows it in the error details
         try:
             plan = turn_plan(turn.settings)
         except ConfigError as exc:
             log.info("connection %d: bad turn: %s", self.number, exc)
-            status = status or RecognitionStatus.BAD_REQUEST
+            status, reason = status or RecognitionStatus.BAD_REQUEST, str(exc)
         if status is not None:
-            await self.send(replies.status(status, base, base))
+            await self.send(replies.status(status, base, base, reason=reason))
             await self.send(replies.turn_end())
             return
         self._turn_clock = asyncio.get_running_loop().time()

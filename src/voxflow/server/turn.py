@@ -26,6 +26,12 @@ from voxflow.pipeline import TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
+from voxflow.server.translation import (
+    TranslatedHypothesis,
+    TranslatingEngine,
+    TranslatingPartials,
+    check_targets,
+)
 from voxflow.server.usp import (
     RecognitionStatus,
     Replies,
@@ -45,7 +51,9 @@ TURN_NAME = "<speech turn>"  # what errors call a turn's audio
 
 def turn_plan(settings: TurnSettings) -> LanguagePlan:
     """The turn's languages, parsed once: the locales to identify among when language id was
-    asked for, else its one recognition language (or any); ConfigError names an unknown one."""
+    asked for, else its one recognition language (or any); ConfigError names an unknown one, or
+    a translation language that cannot be served."""
+    check_targets(settings.translate_to)
     if settings.languages:
         mode = settings.language_id_mode or LidMode.AT_START
         return LanguagePlan.parse(settings.languages, lid=mode)
@@ -98,7 +106,12 @@ class TurnRunner:
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
         self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
-        self._partial = PartialDecoder(engine, plan, decode)
+        self._partial: PartialDecoder | TranslatingPartials = PartialDecoder(engine, plan, decode)
+        # A TranslationRecognizer's turn: its text as said and in English (server/translation.py).
+        self.translating: TranslatingEngine | None = None
+        if self.settings.translate_to:
+            self.engine = self.translating = TranslatingEngine(engine)
+            self._partial = TranslatingPartials(engine, plan, decode)
         self.replies = Replies(turn.request_id, self.settings.offset_base)
         self._send = send
         self._fail = fail
@@ -120,7 +133,7 @@ class TurnRunner:
         self.phrases = 0
         self.audio_ended = False
         self.finished = False  # turn.end sent
-        self._start_sent = False
+        self._start: asyncio.Future[None] | None = None  # sending speech.startDetected
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -172,9 +185,13 @@ class TurnRunner:
                         return
                 else:
                     async for segment in stream(
-                        self.source, engine=self.engine, options=self.options, name=TURN_NAME
+                        self.source,
+                        engine=self.engine,
+                        options=self.options,
+                        name=TURN_NAME,
+                        on_speech=self._heard,
                     ):
-                        await self._phrase(_shift(segment, self.settings.offset_base))
+                        await self._phrase(segment)
                         if interactive:  # recognize_once: the first phrase ends the turn
                             await self._finish(segment.end + self.settings.offset_base)
                             return
@@ -206,7 +223,11 @@ class TurnRunner:
         phrase per speech clip. True when the turn has ended (interactive, after a phrase)."""
         plan, base = self.options.languages, self.settings.offset_base
         async for clip in speech_clips(
-            self.source, engine=self.engine, options=self.options, name=TURN_NAME
+            self.source,
+            engine=self.engine,
+            options=self.options,
+            name=TURN_NAME,
+            on_speech=self._heard,
         ):
             if self.phrases and plan.mode is LidMode.AT_START:
                 continue
@@ -236,17 +257,31 @@ class TurnRunner:
         self.pipe.abort()
         if self.interim is not None:
             await self.interim.aclose()
-        if self._start_sent:
+        if self._start is not None:
+            await self._start
             await self._send(self.replies.end_detected(end))
         await self._send(self.replies.turn_end())
         self.finished = True
 
-    async def _started(self, at: float) -> None:
-        if not self._start_sent:
-            self._start_sent = True
-            await self._send(self.replies.start_detected(at))
+    def _heard(self, at: float) -> None:
+        """The segmenter heard speech begin at ``at`` (seconds of the turn's audio): the
+        ``speech.startDetected`` goes now, while the speech still streams, as the service's."""
+        self._announce(at + self.settings.offset_base)
 
-    async def _phrase(self, segment: Segment) -> None:
+    def _announce(self, at: float) -> asyncio.Future[None]:
+        """``speech.startDetected`` at ``at`` (session seconds), once a turn; its send."""
+        if self._start is None:
+            self._start = asyncio.ensure_future(self._send(self.replies.start_detected(at)))
+        return self._start
+
+    async def _started(self, at: float) -> None:
+        """Before a result: ``speech.startDetected`` has gone (at ``at`` if the segmenter has
+        not told its own time first)."""
+        await self._announce(at)
+
+    async def _phrase(self, found: Segment) -> None:
+        """A segment the pipeline found (turn seconds) as the service's phrase."""
+        segment = _shift(found, self.settings.offset_base)
         await self._started(segment.start)
         if self.interim is not None:
             self.interim.advance(segment.end)
@@ -254,6 +289,18 @@ class TurnRunner:
         self._partial.decided(label)  # the first phrase fixes the partials' language too
         settings = self.settings
         body_segment = dataclasses.replace(segment, language=None, confidence=None)
+        if self.translating is not None:
+            english = self.translating.english.pop(found, "")
+            await self._send(
+                self.replies.translated(
+                    body_segment,
+                    [(target, english) for target in settings.translate_to],
+                    language=label,
+                    language_probability=segment.confidence if label else None,
+                )
+            )
+            self.phrases += 1
+            return
         message = self.replies.segment(
             body_segment,
             detailed=settings.detailed,
@@ -270,6 +317,18 @@ class TurnRunner:
         if self.finished:
             return
         await self._started(hyp.start)
+        if isinstance(hyp, TranslatedHypothesis):
+            await self._send(
+                self.replies.translated_hypothesis(
+                    hyp.text,
+                    hyp.start,
+                    hyp.end,
+                    [(target, hyp.english) for target in self.settings.translate_to],
+                    language=hyp.language if self.report else None,
+                    language_probability=hyp.probability if self.report else None,
+                )
+            )
+            return
         await self._send(
             self.replies.hypothesis(
                 hyp.text,

@@ -75,6 +75,49 @@ class DiarizeOptions:
         return out
 
 
+Span = tuple[float, float, float, float]  # an embedding's window, then the stretch it speaks for
+
+
+@dataclass(frozen=True)
+class Voiceprints:
+    """Speaker embeddings of stretches of speech, and the segmentation's frames of its chunks,
+    what the turns and overlaps are found from: small (192 values per 0.75 s, a byte per
+    17 ms), so a cluster worker sends these instead of audio. Added together, the prints of a
+    source's parts find the turns that the prints of the whole would."""
+
+    spans: tuple[Span, ...] = ()
+    vectors: tuple[np.ndarray, ...] = ()
+    chunks: tuple[Chunk, ...] = ()
+
+    def __add__(self, other: Voiceprints) -> Voiceprints:
+        return Voiceprints(self.spans + other.spans, self.vectors + other.vectors,
+                           self.chunks + other.chunks)  # fmt: skip
+
+    def diarize(self, options: DiarizeOptions) -> Diarization:
+        """The speakers' turns in time order, labelled S1, S2 … by first appearance, and
+        where two of them overlap (from the chunks' frames, if any)."""
+        order = sorted(range(len(self.spans)), key=lambda i: self.spans[i])
+        spans = [self.spans[i] for i in order]
+        if not spans:
+            return Diarization([], [])
+        vectors = np.stack([self.vectors[i] for i in order])
+        reliable = np.array([end - start >= RELIABLE for start, end, _, _ in spans])
+        labels = cluster(vectors, *options.bounds, reliable=reliable)
+        turns: list[tuple[float, float, int]] = []
+        for (_, _, a, b), label in zip(spans, labels, strict=True):
+            if turns and turns[-1][2] == label and a - turns[-1][1] < STEP:
+                turns[-1] = (turns[-1][0], max(b, turns[-1][1]), int(label))
+            else:
+                turns.append((max(a, turns[-1][1]) if turns else a, b, int(label)))
+        names = [f"S{k + 1}" for k in range(int(labels.max()) + 1)]
+        found: list[Overlap] = []
+        if self.chunks:
+            voices = frame_voices(self.chunks, turns, len(names))
+            turns = refine(turns, voices)
+            found = overlaps(voices, names)
+        return Diarization([Turn(a, b, names[v]) for a, b, v in turns], found)
+
+
 @dataclass(frozen=True)
 class Turn:
     """A stretch of one speaker's voice, in seconds from the start of the source."""
@@ -98,7 +141,7 @@ class SpeakerTracker:
 
     :meth:`add` may be called from any thread; clips may come in any order and may overlap.
     In a running event loop, :meth:`feed` embeds clips in a thread of the tracker's own, at
-    most IN_FLIGHT waiting, and :meth:`turns` waits for them and clusters; :meth:`close` stops
+    most IN_FLIGHT waiting, and :meth:`result` waits for them and clusters; :meth:`close` stops
     that thread.
     """
 
@@ -110,7 +153,7 @@ class SpeakerTracker:
         self._segmentation = segmentation() if self.options.segmentation else None
         self._chunks: list[Chunk] = []
         self._lock = threading.Lock()
-        self._spans: list[tuple[float, float, float, float]] = []  # window, then owned span
+        self._spans: list[Span] = []
         self._embeddings: list[np.ndarray] = []
         self._worker: ThreadPoolExecutor | None = None
         self._queued: deque[Future[None]] = deque()
@@ -118,7 +161,7 @@ class SpeakerTracker:
     def add(self, start: float, samples: np.ndarray) -> None:
         """Embed the speech of one clip starting at ``start`` seconds."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        windows: list[tuple[float, float, float, float]] = []
+        windows: list[Span] = []
         feats: list[np.ndarray] = []
         for region in speech_regions([samples], vad_options=_SPEECH):
             a, b = region.start / SAMPLE_RATE, region.end / SAMPLE_RATE
@@ -152,9 +195,8 @@ class SpeakerTracker:
 
     async def result(self) -> Diarization:
         """:meth:`finish` once every queued clip is embedded."""
-        while self._queued:
-            await asyncio.wrap_future(self._queued.popleft())
-        return await asyncio.to_thread(self.finish)
+        prints = await self.gathered()
+        return await asyncio.to_thread(prints.diarize, self.options)
 
     def close(self) -> None:
         """Drop queued clips and stop the embedding thread."""
@@ -179,31 +221,21 @@ class SpeakerTracker:
                     out[i] = v.astype(np.float32)
         return [v for v in out if v is not None]
 
+    def voiceprints(self) -> Voiceprints:
+        """The embeddings (and segmentation frames) of the clips added so far."""
+        with self._lock:
+            return Voiceprints(tuple(self._spans), tuple(self._embeddings), tuple(self._chunks))
+
+    async def gathered(self) -> Voiceprints:
+        """:meth:`voiceprints` once every queued clip is embedded."""
+        while self._queued:
+            await asyncio.wrap_future(self._queued.popleft())
+        return self.voiceprints()
+
     def finish(self) -> Diarization:
         """The speakers' turns in time order, labelled S1, S2 … by first appearance, and
         where they overlap."""
-        with self._lock:
-            order = sorted(range(len(self._spans)), key=lambda i: self._spans[i])
-            spans = [self._spans[i] for i in order]
-            if not spans:
-                return Diarization([], [])
-            vectors = np.stack([self._embeddings[i] for i in order])
-            chunks = list(self._chunks)
-        reliable = np.array([end - start >= RELIABLE for start, end, _, _ in spans])
-        labels = cluster(vectors, *self.options.bounds, reliable=reliable)
-        turns: list[tuple[float, float, int]] = []
-        for (_, _, a, b), label in zip(spans, labels, strict=True):
-            if turns and turns[-1][2] == label and a - turns[-1][1] < STEP:
-                turns[-1] = (turns[-1][0], max(b, turns[-1][1]), int(label))
-            else:
-                turns.append((max(a, turns[-1][1]) if turns else a, b, int(label)))
-        names = [f"S{k + 1}" for k in range(int(labels.max()) + 1)]
-        found: list[Overlap] = []
-        if chunks:
-            voices = frame_voices(chunks, turns, len(names))
-            turns = refine(turns, voices)
-            found = overlaps(voices, names)
-        return Diarization([Turn(a, b, names[v]) for a, b, v in turns], found)
+        return self.voiceprints().diarize(self.options)
 
 
 def _segment(model: Segmentation, start: float, samples: np.ndarray) -> list[Chunk]:

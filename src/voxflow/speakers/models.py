@@ -14,6 +14,7 @@ import importlib.metadata
 from pathlib import Path
 
 from voxflow.errors import ModelError
+from voxflow.numerics import one_blas_thread
 from voxflow.speakers.campplus import CamPlusPlus
 from voxflow.speakers.segmentation import Segmentation
 
@@ -57,10 +58,12 @@ def _checked(path: Path, sha256: str) -> Path:
 @functools.cache
 def campplus() -> CamPlusPlus:
     """The process-wide CAM++ network, loaded once and checked against its known digest."""
+    one_blas_thread()  # the embeddings then do not depend on the machine's thread count
     return CamPlusPlus(_checked(campplus_path(), CAMPPLUS_SHA256))
 
 
 @functools.cache
 def segmentation() -> Segmentation:
     """The process-wide segmentation network, loaded once and checked against its digest."""
+    one_blas_thread()  # its frames then do not depend on the machine's thread count
     return Segmentation(_checked(segmentation_path(), SEGMENTATION_SHA256))

@@ -6,8 +6,9 @@ Once the voices are clustered (:mod:`voxflow.speakers.cluster`), each chunk's lo
 are named after the voice whose turns they overlap most where they speak alone (one local
 speaker to one voice). Per frame, as pyannote's pipeline does, the number of speakers is the
 chunks' mean count rounded, and the voices are the ones with most activity over the chunks:
-two of them make an :class:`Overlap`. A change of speaker between two turns moves to where the
-frames say it is, within ``REFINE`` seconds of where the embeddings put it.
+two of them make an :class:`Overlap`. A change of speaker between two turns that meet without
+a pause moves to where the frames say it is, within ``REFINE`` seconds of where the embeddings
+put it.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from voxflow.speakers.segmentation import ACTIVE, FRAME_CENTER, FRAME_STEP, LOCA
 FRAME = FRAME_STEP / SAMPLE_RATE  # seconds per frame
 MIN_VOTES = 12  # frames (0.2 s) of a local speaker alone on a voice's turns to be that voice
 MIN_OVERLAP = 0.1  # seconds: shorter stretches of two voices are not reported
-Span = tuple[float, float, int]  # a turn: start, end, voice number
 BRIDGE = 0.1  # seconds: gaps this short inside an overlap of the same voices are closed
 REFINE = 1.0  # seconds a change of speaker may move
 TOUCH = 0.05  # seconds: turns closer than this meet at a change the embeddings placed
 MIN_GAIN = 4  # frames of evidence a moved change must gain over the embeddings' one
+Span = tuple[float, float, int]  # a turn: start, end, voice number
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,10 @@ def _turn_labels(turns: Sequence[Span], frames: int) -> np.ndarray:
 
 def _match(votes: np.ndarray) -> dict[int, int]:
     """Local speaker → voice, one to one, with the most frames agreeing in all."""
-    voices = votes.shape[1]
     best: dict[int, int] = {}
     most = 0
-    options = [range(-1, voices)] * LOCAL_SPEAKERS
+    # Each local speaker: no voice, or one it was heard on enough (a few, whatever the count).
+    options = [[-1, *np.flatnonzero(row >= MIN_VOTES).tolist()] for row in votes]
     for choice in itertools.product(*options):
         chosen = [v for v in choice if v >= 0]
         if len(set(chosen)) < len(chosen):
@@ -89,7 +90,7 @@ def _match(votes: np.ndarray) -> dict[int, int]:
         score = sum(int(votes[k, v]) for k, v in enumerate(choice) if v >= 0)
         if score > most:
             best, most = {k: v for k, v in enumerate(choice) if v >= 0}, score
-    return {k: v for k, v in best.items() if votes[k, v] >= MIN_VOTES}
+    return best
 
 
 @dataclass

@@ -41,6 +41,7 @@ from voxflow.languages import (
     model_code,
     resolve_language,
 )
+from voxflow.numerics import one_blas_thread
 from voxflow.transcript import Segment, Word
 
 # Whisper's own rule for "this window holds no speech".
@@ -116,6 +117,7 @@ def _pick_device(device: str) -> str:
 
 def load_model(options: WhisperOptions) -> Any:
     """Load (once per process and settings) a faster-whisper model, or raise ModelError."""
+    one_blas_thread()  # the features then do not depend on the machine's thread count
     path = resolve_model(options.model)
     device = _pick_device(options.device)
     compute_type = options.compute_type or ("int8" if device == "cpu" else "float16")

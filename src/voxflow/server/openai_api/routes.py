@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from voxflow.errors import VoxflowError
+from voxflow.errors import VoxflowError, printable
 from voxflow.pipeline import assemble, stream, transcribe_async
 from voxflow.server.openai_api import render
 from voxflow.server.openai_api.errors import ApiError
 from voxflow.server.openai_api.form import AudioRequest, ResponseFormat, Task, read_form
-from voxflow.server.refusal import Refusal
+from voxflow.server.refusal import Refusal, shown_path
 from voxflow.transcript import Segment
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class _Api:
         """The handler behind the key check, with every failure in OpenAI's error shape."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
+            began = time.monotonic()
+            shown = f"{request.method} {shown_path(request.raw_path)}"
             try:
                 if not self.server.authorized(request):
                     self.server.stats["unauthorized"] += 1
@@ -59,15 +61,19 @@ class _Api:
                         code="invalid_api_key",
                         headers={"WWW-Authenticate": "Bearer"},
                     )
-                return await handler(request)
+                response = await handler(request)
             except ApiError as exc:
+                log.info("refused %s: %d %s", shown, exc.status, printable(exc.message))
                 return exc.response()
             except Refusal as refusal:
+                log.info("refused %s: %d %s", shown, refusal.status, refusal.message)
                 return ApiError(refusal.status, refusal.message, headers=_retry(refusal)).response()
             except Exception:
-                log.exception("%s %s failed", request.method, request.path)
+                log.exception("%s failed", shown)
                 failed = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error")
                 return failed.response()
+            log.info("answered %s: %d in %.1f s", shown, response.status, time.monotonic() - began)
+            return response
 
         return guarded
 

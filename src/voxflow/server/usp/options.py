@@ -53,6 +53,7 @@ class ContextOptions:
     continuation: Continuation | None = None
     speakers: bool = False  # a ConversationTranscriber asks for speaker ids
     language_only: bool = False  # a SourceLanguageRecognizer: the language, no text
+    translate_to: tuple[str, ...] = ()  # a TranslationRecognizer's target languages
 
     def to_body(self) -> dict[str, Any]:
         """The ``speech.context`` JSON body the SDK would send for these options."""
@@ -71,7 +72,14 @@ class ContextOptions:
             detection["trailingSilenceTimeout"] = round(self.end_silence_timeout * 1000)
         if self.speakers:
             detection["speakerDiarization"] = {"mode": "Anonymous"}
+        if self.translate_to:
+            detection["onSuccess"] = detection["onInterim"] = {"action": "Translate"}
         body: dict[str, Any] = {"phraseDetection": detection, "audio": {"streams": {"1": None}}}
+        if self.translate_to:
+            body["translation"] = {
+                "targetLanguages": list(self.translate_to),
+                "output": {"includePassThroughResults": True},
+            }
         if self.languages or self.language_id_mode is not None:
             body["languageId"] = {
                 "languages": list(self.languages),
@@ -125,6 +133,9 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
     if language_only:
         mode = None
     weight = _get(body, "dgi.bias", (int, float))
+    targets = _get(body, "translation.targetLanguages", list) or []
+    if not all(isinstance(x, str) for x in targets):
+        raise ProtocolError("speech.context: translation.targetLanguages must be strings")
     diarization = _get(body, "phraseDetection.speakerDiarization.mode", str)
     return ContextOptions(
         language=_get(body, "phraseDetection.language", str),
@@ -142,6 +153,7 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
         continuation=_continuation(body),
         speakers=(diarization or "none").lower() != "none",
         language_only=language_only,
+        translate_to=tuple(targets),
     )
 
 
@@ -165,14 +177,16 @@ class TurnSettings:
     previous_service_tag: str | None
     speakers: bool = False
     language_only: bool = False
+    translate_to: tuple[str, ...] = ()  # languages to translate into (a TranslationRecognizer)
 
 
 def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSettings:
     """Merge the per-connection query with the per-turn context.
 
     The query's language wins (with ``endpoint=`` it is what the user wrote; with ``host=`` the
-    two agree); other options are on when either side turns them on. A mode named nowhere
-    means continuous recognition.
+    two agree); other options are on when either side turns them on, and the translation
+    languages are the context's, else the query's. A mode named nowhere means continuous
+    recognition.
     """
     languages = context.languages or target.languages
     lid_mode = context.language_id_mode or (LidMode.AT_START if languages else None)
@@ -197,6 +211,7 @@ def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSet
         ),
         speakers=context.speakers,
         language_only=context.language_only,
+        translate_to=context.translate_to or target.translate_to,
     )
 
 

@@ -76,10 +76,29 @@ def _span(start: float, end: float, base: float) -> dict[str, int]:
 
 
 def status_body(
-    status: RecognitionStatus, start: float, end: float, *, base: float = 0.0
+    status: RecognitionStatus,
+    start: float,
+    end: float,
+    *,
+    base: float = 0.0,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """A phrase without text: NoMatch, EndOfDictation, timeouts, errors."""
-    return {"RecognitionStatus": str(status), **_span(start, end, base)}
+    """A phrase without text: NoMatch, EndOfDictation, timeouts, errors. ``reason`` (as
+    ``FailureReason``) says why a request is refused: the SDK puts the body it got into the
+    cancellation's error details."""
+    body: dict[str, Any] = {"RecognitionStatus": str(status), **_span(start, end, base)}
+    if reason is not None:
+        body["FailureReason"] = reason
+    return body
+
+
+def translation_body(translations: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The translations of a ``translation.response``: each (language, text) pair, in the
+    languages as the client named them (they key the SDK's ``result.translations``)."""
+    return {
+        "TranslationStatus": "Success",
+        "Translations": [{"Language": lang, "Text": text.strip()} for lang, text in translations],
+    }
 
 
 def language_body(
@@ -224,9 +243,51 @@ class Replies:
         """``speech.phrase`` naming only the language of the speech from ``start`` to ``end``."""
         return self.phrase(language_body(language, probability, start, end, base=self.base))
 
-    def status(self, status: RecognitionStatus, start: float, end: float) -> str:
-        """``speech.phrase`` without text (NoMatch, EndOfDictation at the end of the audio...)."""
-        return self.phrase(status_body(status, start, end, base=self.base))
+    def status(
+        self, status: RecognitionStatus, start: float, end: float, *, reason: str | None = None
+    ) -> str:
+        """``speech.phrase`` without text (NoMatch, EndOfDictation at the end of the audio...);
+        ``reason`` says why a request is refused (see ``status_body``)."""
+        return self.phrase(status_body(status, start, end, base=self.base, reason=reason))
+
+    def translated_hypothesis(
+        self,
+        text: str,
+        start: float,
+        end: float,
+        translations: Sequence[tuple[str, str]],
+        *,
+        language: str | None = None,
+        language_probability: float | None = None,
+    ) -> str:
+        """``translation.response`` with a ``SpeechHypothesis``: interim text as said and its
+        translations (the SDK's ``recognizing`` event, reason TranslatingSpeech)."""
+        said: dict[str, Any] = {"Text": text.strip(), **_span(start, end, self.base)}
+        if language is not None:
+            said["PrimaryLanguage"] = _primary(language, language_probability)
+        body = {"SpeechHypothesis": said, **translation_body(translations)}
+        return self.message("translation.response", body)
+
+    def translated(
+        self,
+        segment: Segment,
+        translations: Sequence[tuple[str, str]],
+        *,
+        language: str | None = None,
+        language_probability: float | None = None,
+    ) -> str:
+        """``translation.response`` with a ``SpeechPhrase``: a Segment as said and its
+        translations (the SDK's ``recognized`` event, reason TranslatedSpeech)."""
+        said = phrase_body(
+            segment.text,
+            segment.start,
+            segment.end,
+            base=self.base,
+            language=language,
+            language_probability=language_probability,
+        )
+        body = {"SpeechPhrase": said, **translation_body(translations)}
+        return self.message("translation.response", body)
 
     def end_detected(self, at: float) -> str:
         return self.message("speech.endDetected", {"Offset": seconds_to_ticks(at, self.base)})

@@ -2,7 +2,9 @@
 
 With ``SpeechConfig(host=...)`` the SDK picks ``/speech/recognition/{mode}/cognitiveservices/v1``
 and puts the options in the query; with ``endpoint=`` the path and query are the user's, and
-the mode then arrives in ``speech.context`` instead.
+the mode then arrives in ``speech.context`` instead. A ``TranslationRecognizer`` on the
+translation service's own path (``/speech/translation/cognitiveservices/v1``) has the SDK add
+``from=`` (the spoken language) and ``to=`` (a target language, repeated) to the query.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _KNOWN = frozenset(
         "endsilencetimeoutms",
         "wordleveltimestamps",
         "wordlevelconfidence",
+        "from",
+        "to",
     ]
 )
 # The whole path, not a part of it (nor one with a trailing newline, as ``$`` would allow).
@@ -63,6 +67,7 @@ class RequestOptions:
     profanity: str | None = None
     initial_silence_timeout: float | None = None
     end_silence_timeout: float | None = None
+    translate_to: tuple[str, ...] = ()  # the translation languages the query names (``to=``)
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_target(self) -> str:
@@ -81,10 +86,11 @@ class RequestOptions:
         ):
             if value is not None:
                 params[key] = value
+        query_pairs = sorted(params.items()) + [("to", t) for t in self.translate_to]
         path = self.path
         if self.mode is not None and _path_mode(path) is not self.mode:
             path = speech_path(self.mode)
-        query = urlencode(sorted(params.items()))
+        query = urlencode(query_pairs)
         return quote(path, safe="/") + (f"?{query}" if query else "")
 
 
@@ -110,7 +116,7 @@ def parse_target(target: str) -> RequestOptions:
     return RequestOptions(
         path=path,
         mode=_path_mode(path),
-        language=lower.get("language") or None,
+        language=lower.get("language") or lower.get("from") or None,
         detailed=fmt == "detailed",
         word_timestamps=_flag(lower, "wordleveltimestamps"),
         word_confidence=_flag(lower, "wordlevelconfidence"),
@@ -118,6 +124,9 @@ def parse_target(target: str) -> RequestOptions:
         profanity=lower.get("profanity") or None,
         initial_silence_timeout=_seconds(lower, "initialsilencetimeoutms"),
         end_silence_timeout=_seconds(lower, "endsilencetimeoutms"),
+        translate_to=tuple(
+            t.strip() for k, v in pairs if k.lower() == "to" for t in v.split(",") if t.strip()
+        ),
         extra={k: v for k, v in pairs if k.lower() not in _KNOWN},
     )
 
