@@ -39,7 +39,7 @@ def _turns(samples: np.ndarray, options: DiarizeOptions | None = None) -> list[T
     tracker = SpeakerTracker(options)
     for at in range(0, len(samples), 30 * 16000):
         tracker.add(at / 16000, samples[at : at + 30 * 16000])
-    return tracker.finish()
+    return tracker.finish().turns
 
 
 def test_embeddings_of_one_voice_are_closer_than_of_two(corpus: Path, model) -> None:
@@ -147,7 +147,8 @@ def test_options_are_checked_and_change_the_fingerprint() -> None:
     assert "diarize" not in plain.fingerprint()  # jobs from before diarization keep their prints
     two = TranscribeOptions(diarize=DiarizeOptions(speakers=2)).fingerprint()
     auto = TranscribeOptions(diarize=DiarizeOptions()).fingerprint()
-    assert len({str(plain.fingerprint()), str(two), str(auto)}) == 3
+    base = TranscribeOptions(diarize=DiarizeOptions(segmentation=False)).fingerprint()
+    assert len({str(plain.fingerprint()), str(two), str(auto), str(base)}) == 4
 
 
 def test_cli_diarize_katie_and_steve_alternate(corpus: Path, model, tmp_path: Path, capsys) -> None:
@@ -160,6 +161,7 @@ def test_cli_diarize_katie_and_steve_alternate(corpus: Path, model, tmp_path: Pa
     data = json.loads((out / "katiesteve_mono.json").read_text())
     assert [s["id"] for s in data["speakers"]] == ["S1", "S2"]
     assert sum(s["speaking_time"] for s in data["speakers"]) <= data["duration"]
+    assert "overlaps" not in data  # they take turns, never speaking over each other
     said: list[tuple[str, str]] = []  # (speaker, text) with one entry per turn
     for seg in data["segments"]:
         assert {w["speaker"] for w in seg["words"]} == {seg["speaker"]}  # one voice a segment

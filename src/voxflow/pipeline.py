@@ -35,6 +35,7 @@ from voxflow.handoff import Handoff
 from voxflow.languages import Identified, LanguagePlan, LidMode
 from voxflow.speakers import (
     DiarizeOptions,
+    Overlap,
     SpeakerTracker,
     Turn,
     join_sessions,
@@ -405,7 +406,8 @@ async def stream(
                     for seg in segs:
                         yield seg
         if options.diarize is not None:
-            turns = await tracker.turns() if tracker is not None else None
+            found = await tracker.result() if tracker is not None else None
+            turns = found.turns if found is not None else None
             if by_engine:
                 labelled = join_sessions(by_clip, turns)
                 sessions = sum(1 for segs in by_clip if any(s.speaker for s in segs))
@@ -413,7 +415,8 @@ async def stream(
                     info["speaker_labels"] = "per session"
                 info["speakers"] = speakers(labelled)
             else:
-                labelled = with_speakers([seg for segs in by_clip for seg in segs], turns, info)
+                segments = [seg for segs in by_clip for seg in segs]
+                labelled = with_speakers(segments, turns, info, found.overlaps if found else ())
             for seg in labelled:
                 yield seg
         total = producer.duration if producer.duration is not None else producer.total
@@ -436,10 +439,16 @@ def voiced(clip: Clip) -> Sequence[Clip]:
 
 
 def with_speakers(
-    segments: Sequence[Segment], turns: Sequence[Turn] | None, info: dict[str, Any]
+    segments: Sequence[Segment],
+    turns: Sequence[Turn] | None,
+    info: dict[str, Any],
+    overlaps: Sequence[Overlap] = (),
 ) -> list[Segment]:
-    """The segments labelled with the speakers' turns, and the speakers in ``info``."""
+    """The segments labelled with the speakers' turns, and the speakers (and where two of
+    them speak at once) in ``info``."""
     info["speakers"] = speakers(turns or ())
+    if overlaps:
+        info["overlaps"] = [o.to_dict() for o in overlaps]
     return label(segments, turns or ())
 
 
@@ -664,7 +673,7 @@ def assemble(name: str, segments: Sequence[Segment], info: dict[str, Any]) -> Tr
     language = info.get("language")
     if language is None and segments:
         language = segments[0].language
-    kept = ("dropped", "failed_sessions", "speaker_labels")
+    kept = ("dropped", "failed_sessions", "speaker_labels", "overlaps")
     extra = {key: info[key] for key in kept if info.get(key)}
     return Transcript(
         source=name,

@@ -462,8 +462,8 @@ class ClusterTranscriber:
             prints += piece.voiceprints
         info: dict[str, Any] = {}
         if self.options.diarize is not None:
-            turns = await asyncio.to_thread(prints.turns, self.options.diarize)
-            segments = with_speakers(segments, turns, info)
+            found = await asyncio.to_thread(prints.diarize, self.options.diarize)
+            segments = with_speakers(segments, found.turns, info, found.overlaps)
         total = outline.duration if outline.duration is not None else outline.total
         outcomes.finish(name, outline.plan, total, info)
         progress(Progress(name, total or done, total, count, len(outcomes.dropped), finished=True))
