@@ -22,7 +22,7 @@ from voxflow.audio import RawPcm
 from voxflow.engines.base import Engine
 from voxflow.errors import VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
-from voxflow.pipeline import TranscribeOptions, speech_clips, stream
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
@@ -105,7 +105,16 @@ class TurnRunner:
         self.engine = engine
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
-        self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
+        # A turn's audio is a live stream: phrases as the client asked, or as the server does
+        # (a language-only turn keeps a file's longer clips, more speech to identify from).
+        live = (options.live or LiveSegmentation()).bounded(
+            self.settings.segmentation_silence_timeout, self.settings.segmentation_max_time
+        )
+        if self.settings.language_only:
+            live = None
+        self.options = dataclasses.replace(
+            options, languages=plan, decode=decode, diarize=diarize, live=live
+        )
         self._partial: PartialDecoder | TranslatingPartials = PartialDecoder(engine, plan, decode)
         # A TranslationRecognizer's turn: its text as said and in English (server/translation.py).
         self.translating: TranslatingEngine | None = None
