@@ -3,8 +3,8 @@ fed at real time, and for each final phrase the time from the end of its phrase 
 (the moment the client had sent it) to the moment the final arrived; and the word error rate
 of the finals against the pipeline's transcript of the file (the live finals' cost in accuracy).
 
-    python benchmarks/bench_listen.py [FILE ...] [--path listen page] [--baseline PYTHON]
-        [--language xx] [--repeat N]
+    python benchmarks/bench_listen.py [FILE ...] [--path listen page segments]
+        [--baseline PYTHON] [--language xx] [--repeat N]
 
 ``listen``: the audio as 16 kHz s16le on ``voxflow listen -``'s stdin (0.1 s writes), finals
 read from its lines. ``page``: ``voxflow serve`` in a subprocess and the real Azure Speech SDK
@@ -12,6 +12,9 @@ pushing the audio at real time in 100 ms frames on a continuous recognition, the
 path the page's microphone uses (the same turn logic; the SDK sends the recording's language,
 as the page does when its language field is set). ``--baseline PYTHON`` runs the same with
 another interpreter (another checkout's venv, e.g. before a change) side by side.
+``segments``: this checkout's segmenter alone, a file's way and the live way, on the audio fed
+at real time: when each clip is ready for recognition (what the live mode changes, apart from
+the recognition's own time, which depends on the machine and its load).
 
 Needs `pip install -e '.[test]'` (jiwer, the SDK); the default recordings are the repository's
 samples and, when ``../shared/corpus`` is there, ``katiesteve_mono.wav`` (a two-speaker
@@ -166,6 +169,36 @@ def run_page(python: str, data: bytes, language: str | None) -> tuple[list[float
         server.wait(60)
 
 
+def run_segments(live: bool, data: bytes) -> tuple[list[float], list[float], list[float]]:
+    """The segmenter alone (no recognition, so the machine's load barely counts): the audio
+    fed at real time through a pipe, cut the live way or a file's way; for each clip, the time
+    from its end in the audio to the moment it was ready for recognition, the time from its
+    start (how long its first words waited), and its length."""
+    from voxflow.audio import RawPcm
+    from voxflow.engines.base import Capabilities
+    from voxflow.pipeline import LiveSegmentation, SpeechClips, TranscribeOptions
+
+    read, write = os.pipe()
+    started: list[float] = []
+
+    def feed() -> None:
+        _feed(lambda b: os.write(write, b), data, started)
+        os.close(write)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    options = TranscribeOptions(live=LiveSegmentation() if live else None)
+    lags, waits, lengths = [], [], []
+    with os.fdopen(read, "rb") as pipe:
+        for clip in SpeechClips(RawPcm(pipe, RATE, 1, "s16le"), options, "bench", Capabilities()):
+            now = time.monotonic() - started[0]
+            lags.append(now - clip.end)
+            waits.append(now - clip.start)  # how long its first speech waited
+            lengths.append(clip.duration)
+    writer.join()
+    return lags, waits, lengths
+
+
 def file_transcript(path: Path, language: str | None) -> str:
     """The pipeline's transcript of the file (what the live finals are scored against)."""
     from voxflow.languages import LanguagePlan
@@ -184,7 +217,8 @@ def _p90(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path)
-    parser.add_argument("--path", nargs="+", choices=("listen", "page"), default=["listen"])
+    paths_ = ("listen", "page", "segments")
+    parser.add_argument("--path", nargs="+", choices=paths_, default=["listen"])
     parser.add_argument("--baseline", help="another interpreter to run side by side (before)")
     parser.add_argument("--language", help="force this language everywhere")
     parser.add_argument("--repeat", type=int, default=1)
@@ -197,6 +231,22 @@ def main() -> None:
         "this": sys.executable}  # fmt: skip
     runners = {"listen": run_listen, "page": run_page}
     print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if "segments" in args.path:
+        print("| recording | segmentation | clips | mean clip s | ready after its end: median / "
+              "max (s) | ready after its start: median / max (s) |")  # fmt: skip
+        print("|---|---|---:|---:|---:|---:|")
+        for path in paths:
+            data = _pcm(path)
+            for live in (False, True):
+                lags, waits, lengths = run_segments(live, data)
+                print(f"| {path.name} | {'live' if live else 'file'} | {len(lags)} "
+                      f"| {statistics.mean(lengths):.1f} "
+                      f"| {statistics.median(lags):.2f} / {max(lags):.2f} "
+                      f"| {statistics.median(waits):.2f} / {max(waits):.2f} |",
+                      flush=True)  # fmt: skip
+        args.path = [p for p in args.path if p != "segments"]
+        if not args.path:
+            return
     print("| recording | audio s | path | run | finals | latency median (s) | latency p90 (s) "
           "| latency max (s) | WER vs file transcript |")  # fmt: skip
     print("|---|---:|---|---|---:|---:|---:|---:|---:|")
