@@ -223,13 +223,13 @@ async def test_a_turn_cuts_phrases_as_its_segmentation_options_ask() -> None:
     from voxflow.server.usp import Turn, TurnSettings
 
     def runner(**kw: object) -> TurnRunner:
-        settings = TurnSettings(
-            mode=RecognitionMode.CONVERSATION, language="en-US", languages=(),
-            language_id_mode=None, detailed=False, word_timings=False, word_confidence=False,
-            phrases=(), phrase_weight=None, profanity=None, initial_silence_timeout=None,
-            end_silence_timeout=None, offset_base=0.0, previous_service_tag=None,
-            **kw,  # type: ignore[arg-type]
-        )  # fmt: skip
+        settings = TurnSettings(**{
+            "mode": RecognitionMode.CONVERSATION, "language": "en-US", "languages": (),
+            "language_id_mode": None, "detailed": False, "word_timings": False,
+            "word_confidence": False, "phrases": (), "phrase_weight": None, "profanity": None,
+            "initial_silence_timeout": None, "end_silence_timeout": None, "offset_base": 0.0,
+            "previous_service_tag": None, **kw,
+        })  # type: ignore[arg-type]  # fmt: skip
         return TurnRunner(
             Turn(new_request_id(), ContextOptions(), settings, PCM16), PCM16,
             plan=turn_plan(settings), engine=_FailingEngine(),  # type: ignore[arg-type]
@@ -243,6 +243,11 @@ async def test_a_turn_cuts_phrases_as_its_segmentation_options_ask() -> None:
     extreme = runner(segmentation_silence_timeout=0.001, segmentation_max_time=70.0)
     assert extreme.options.live == LiveSegmentation(pause=0.1, max_phrase=30.0)
     assert runner(language_only=True).options.live is None
+    once = RecognitionMode.INTERACTIVE
+    assert runner(mode=once).options.live is None  # recognize_once: the whole utterance
+    assert runner(mode=once, segmentation_silence_timeout=0.3).options.live == LiveSegmentation(
+        pause=0.3
+    )
 
 
 def test_interactive_turn_ends_after_its_first_phrase(

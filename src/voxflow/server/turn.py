@@ -105,12 +105,14 @@ class TurnRunner:
         self.engine = engine
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
-        # A turn's audio is a live stream: phrases as the client asked, or as the server does
-        # (a language-only turn keeps a file's longer clips, more speech to identify from).
-        live = (options.live or LiveSegmentation()).bounded(
-            self.settings.segmentation_silence_timeout, self.settings.segmentation_max_time
-        )
-        if self.settings.language_only:
+        # A continuous turn's audio is a live stream: phrases as the client asked, or as the
+        # server does. Recognize-once keeps a file's segments (its one phrase is the whole
+        # utterance) unless the client asks for a pause; a language-only turn keeps them too
+        # (more speech to identify from).
+        asked = self.settings.segmentation_silence_timeout, self.settings.segmentation_max_time
+        live = (options.live or LiveSegmentation()).bounded(*asked)
+        if self.settings.language_only or not (self.settings.mode.continuous or any(
+                x is not None for x in asked)):  # fmt: skip
             live = None
         self.options = dataclasses.replace(
             options, languages=plan, decode=decode, diarize=diarize, live=live
