@@ -22,7 +22,7 @@ from serving import BackgroundServer, LiveAudio
 from voxflow.engines import create_engine
 from voxflow.engines.base import Clip, DecodeSettings
 from voxflow.languages import LanguagePlan
-from voxflow.pipeline import LiveSegmentation, TranscribeOptions, transcribe
+from voxflow.pipeline import TranscribeOptions, transcribe
 from voxflow.server.config import ServerConfig
 from voxflow.server.usp import parse_wave_header
 
@@ -47,9 +47,8 @@ def reference(path: str, language: str, task: str = "transcribe") -> str:
     """The pipeline's text for the file read as a stream of unknown length (as the server gets
     a turn's audio), as said or in English."""
     options = TranscribeOptions(
-        languages=LanguagePlan.parse(forced=language), decode=DecodeSettings(task=task),
-        live=LiveSegmentation(),  # cut into phrases as the server cuts a turn
-    )  # fmt: skip
+        languages=LanguagePlan.parse(forced=language), decode=DecodeSettings(task=task)
+    )
     with LiveAudio(path) as audio:
         return normalise(transcribe(audio, options=options).text)
 

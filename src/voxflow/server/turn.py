@@ -107,12 +107,12 @@ class TurnRunner:
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
         # A continuous turn's audio is a live stream: phrases as the client asked, or as the
         # server does. Recognize-once keeps a file's segments (its one phrase is the whole
-        # utterance) unless the client asks for a pause; a language-only turn keeps them too
-        # (more speech to identify from).
+        # utterance) unless the client asks for a pause; language-only and translation turns
+        # keep them too (more speech to identify from; translation not measured live yet).
         asked = self.settings.segmentation_silence_timeout, self.settings.segmentation_max_time
         live = (options.live or LiveSegmentation()).bounded(*asked)
-        if self.settings.language_only or not (self.settings.mode.continuous or any(
-                x is not None for x in asked)):  # fmt: skip
+        wanted = self.settings.mode.continuous or any(x is not None for x in asked)
+        if self.settings.language_only or self.settings.translate_to or not wanted:
             live = None
         self.options = dataclasses.replace(
             options, languages=plan, decode=decode, diarize=diarize, live=live
