@@ -7,6 +7,7 @@ The Azure SDK is blocking, so a test that drives it needs the server running els
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -89,3 +90,35 @@ class LiveAudio:
 
     def __exit__(self, *exc: object) -> None:
         self._file.close()
+
+
+class HeldAudio(LiveAudio):
+    """Live audio from bytes whose reader gets the first ``hold_at`` bytes, then waits until
+    ``release()`` (at most ``timeout`` seconds) for the rest: a client that has not yet sent
+    the end of its audio, for tests of what comes before it."""
+
+    def __init__(self, data: bytes, hold_at: int, timeout: float = 60.0) -> None:
+        self._file = io.BytesIO(data)
+        self._hold_at = hold_at
+        self._timeout = timeout
+        self._released = threading.Event()
+        self.held = False  # whether the reader reached the hold and waited there
+
+    def read(self, n: int = -1) -> bytes:
+        at = self._file.tell()
+        if at >= self._hold_at and not self._released.is_set():
+            self.held = True
+            self._released.wait(self._timeout)
+            self._released.set()  # a timeout gives the rest too
+        elif at < self._hold_at and (n < 0 or at + n > self._hold_at):
+            n = self._hold_at - at
+        return self._file.read(n)
+
+    @property
+    def released(self) -> bool:
+        """Whether the rest has been given (by ``release`` or the timeout)."""
+        return self._released.is_set()
+
+    def release(self) -> None:
+        """Let the reader have the rest."""
+        self._released.set()

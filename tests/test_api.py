@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 EXPORTED = {
     "AzureOptions", "ConfigError", "DecodeError", "DecodeSettings", "DiarizeOptions",
-    "EngineError", "InputError", "LanguagePlan", "LidMode", "ModelError", "OutputError",
+    "EngineError", "InputError", "LanguagePlan", "LidMode", "LiveSegmentation", "ModelError",
+    "OutputError",
     "Progress", "ProtocolError", "Segment", "Speaker", "TranscribeOptions", "Transcript",
     "VoxflowError", "WhisperOptions", "Word",
     "__version__", "create_engine", "stream", "transcribe", "transcribe_async",

@@ -8,6 +8,7 @@ it), so the Azure engine's text must be the embedded engine's text for the same 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving import BackgroundServer
+from serving import BackgroundServer, LiveAudio
 from voxflow.engines import DecodeSettings, create_engine
 from voxflow.engines.azure.bridge import Canceled
 from voxflow.engines.azure.config import AzureOptions
@@ -32,7 +33,7 @@ from voxflow.engines.base import Clip
 from voxflow.errors import ConfigError, EngineError
 from voxflow.formats import render
 from voxflow.languages import LanguagePlan, LidMode, confidence_label
-from voxflow.pipeline import TranscribeOptions, transcribe_async
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, transcribe_async
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.usp import RecognitionStatus
 
@@ -80,10 +81,13 @@ _references: dict[tuple[str, TranscribeOptions], object] = {}
 
 
 async def reference(path: Path, options: TranscribeOptions = ENGLISH_ONLY):
-    """The embedded engine's transcript of the same file: what the server must send back."""
+    """The embedded engine's transcript of the same file, read as a live stream cut into
+    phrases as the server cuts a session's audio: what the server must send back."""
     key = (str(path), options)
     if key not in _references:
-        _references[key] = await transcribe_async(path, engine=create_engine(), options=options)
+        live = dataclasses.replace(options, live=LiveSegmentation())
+        with LiveAudio(str(path)) as audio:
+            _references[key] = await transcribe_async(audio, engine=create_engine(), options=live)
     return _references[key]
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from serving import LiveAudio
+from serving import HeldAudio, LiveAudio
+from voxflow.audio import RawPcm
 from voxflow.cli import main
 from voxflow.engines import DecodeSettings, create_engine
 from voxflow.formats import parse_srt
 from voxflow.languages import LanguagePlan
-from voxflow.pipeline import TranscribeOptions, stream
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, stream
 
 ROOT = Path(__file__).resolve().parent.parent
 AUSTEN = ROOT / "samples" / "austen-0870.wav"
@@ -85,10 +86,12 @@ def _finals(out: str) -> list[str]:
 
 
 def _pipeline_texts(path: Path) -> list[str]:
-    """The pipeline's own segments of the file read as a live stream (what listen must print)."""
+    """The pipeline's own segments of the file read as a live stream, cut into phrases as
+    listen cuts it (what listen must print)."""
     options = TranscribeOptions(
-        languages=LanguagePlan.parse((), lid="at-start"), decode=DecodeSettings(5, True, ())
-    )
+        languages=LanguagePlan.parse((), lid="at-start"), decode=DecodeSettings(5, True, ()),
+        live=LiveSegmentation(),
+    )  # fmt: skip
 
     async def run() -> list[str]:
         with LiveAudio(str(path)) as audio:
@@ -132,6 +135,31 @@ def test_encoded_audio_on_stdin_gives_the_pipelines_finals(
         code, out, err = _listen_in_process(monkeypatch, capsys, path.read_bytes())
         assert code == 0, err
         assert expected and _finals(out) == expected, path.name
+
+
+def test_a_live_phrase_is_final_before_the_next_one_has_been_fed(corpus: Path) -> None:
+    """Listen's live segmentation: "What's the weather like?" twice, 1 s of silence apart, is
+    two finals, and the first comes while the source still holds back the second phrase's end
+    (a file's segmentation would keep both in one segment until the audio ended)."""
+    pcm, rate, _ = _pcm(corpus / "azure-samples" / "whatstheweatherlike.wav")
+    gap = bytes(2 * rate)  # 1 s of silence
+    source = HeldAudio(pcm + gap + pcm, hold_at=len(pcm) + len(gap) + len(pcm) // 4 * 2)
+    options = TranscribeOptions(languages=LanguagePlan.parse(forced="en"), live=LiveSegmentation())
+
+    async def run() -> list[tuple[str, float, float, bool]]:
+        finals = []
+        audio = RawPcm(source, rate, 1, "s16le")
+        async for seg in stream(audio, engine=create_engine(), options=options):
+            finals.append((seg.text, seg.start, seg.end, source.released))
+            source.release()
+        return finals
+
+    finals = asyncio.run(run())
+    words = [re.sub(r"[^\w\s']", "", text.lower()).split() for text, *_ in finals]
+    assert words == [["what's", "the", "weather", "like"]] * 2, finals
+    assert source.held and finals[0][3] is False  # final while the rest was held back
+    first_end, second_start = finals[0][2], finals[1][1]
+    assert first_end <= second_start and len(pcm) / (2 * rate) <= second_start
 
 
 def test_audio_that_is_not_audio_is_a_one_line_error_naming_stdin(monkeypatch, capsys) -> None:

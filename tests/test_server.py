@@ -29,7 +29,7 @@ from voxflow.audio import RawPcm, load
 from voxflow.engines import create_engine
 from voxflow.errors import ConfigError, VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
-from voxflow.pipeline import TranscribeOptions, transcribe
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, transcribe
 from voxflow.server.admission import Admission
 from voxflow.server.auth import authorized
 from voxflow.server.config import Faults, ServerConfig
@@ -71,6 +71,8 @@ PCM16 = WaveFormat()
 KEY = "test-key-7f3a9c"
 SERVE = "import sys; from voxflow.cli import main; sys.exit(main(sys.argv[1:]))"
 
+LIVE = LiveSegmentation()  # how the server cuts a turn it is not told how to cut
+
 
 # -- helpers -------------------------------------------------------------------------------------
 def normalise(text: str) -> str:
@@ -91,10 +93,10 @@ def pcm16(samples: np.ndarray) -> bytes:
 
 
 @functools.cache
-def reference(path: str, language: str | None = "en-US") -> str:
+def reference(path: str, language: str | None = "en-US", live: LiveSegmentation = LIVE) -> str:
     """What voxflow.pipeline.transcribe makes of the same audio, read as a stream of unknown
     length as the server receives it: the text the server must send."""
-    options = TranscribeOptions(languages=LanguagePlan.parse(forced=language))
+    options = TranscribeOptions(languages=LanguagePlan.parse(forced=language), live=live)
     with LiveAudio(path) as audio:
         return transcribe(audio, options=options).text
 
@@ -189,6 +191,65 @@ def test_continuous_turn_sends_the_pipelines_phrases_then_end_of_dictation(
     assert all(m.request_id == replies[0].request_id for m in replies)
 
 
+def test_a_live_turns_phrase_is_final_before_the_next_phrase_is_sent(
+    server: BackgroundServer, weather: Path
+) -> None:
+    """The page's microphone (a turn that names no segmentation): "What's the weather like?"
+    twice, 1 s apart; the first phrase comes while the client still holds back the second
+    phrase's end, the second once it is sent."""
+    _, pcm = wav_payload(weather)
+    audio = pcm + bytes(32000) + pcm
+    messages = list(client_messages(audio, PCM16))  # config, context, header, 0.1 s frames, end
+    first = 3 + (len(pcm) + 32000 + len(pcm) // 2) // 3200
+    with open_ws(server.url) as ws:
+        for message in messages[:first]:
+            ws.send(message)
+        early: list[ServiceMessage] = []
+        while not phrases(early):  # the recv times out (failing) if no phrase comes
+            early.append(parse_service_message(ws.recv(timeout=60)))
+        for message in messages[first:]:
+            ws.send(message)
+        replies = early + read_turn(ws)
+    texts = [normalise(p["DisplayText"]) for p in phrases(replies)]
+    assert texts == ["what's the weather like"] * 2
+    assert len(phrases(early)) == 1
+
+
+async def test_a_turn_cuts_phrases_as_its_segmentation_options_ask() -> None:
+    """Speech_SegmentationSilenceTimeoutMs / MaximumTimeMs (speech.context) set the turn's live
+    segmentation, brought into range; without them the server's own; a language-only turn
+    keeps a file's clips."""
+    from voxflow.server.turn import TurnRunner
+    from voxflow.server.usp import Turn, TurnSettings
+
+    def runner(**kw: object) -> TurnRunner:
+        settings = TurnSettings(**{
+            "mode": RecognitionMode.CONVERSATION, "language": "en-US", "languages": (),
+            "language_id_mode": None, "detailed": False, "word_timings": False,
+            "word_confidence": False, "phrases": (), "phrase_weight": None, "profanity": None,
+            "initial_silence_timeout": None, "end_silence_timeout": None, "offset_base": 0.0,
+            "previous_service_tag": None, **kw,
+        })  # type: ignore[arg-type]  # fmt: skip
+        return TurnRunner(
+            Turn(new_request_id(), ContextOptions(), settings, PCM16), PCM16,
+            plan=turn_plan(settings), engine=_FailingEngine(),  # type: ignore[arg-type]
+            options=TranscribeOptions(), send=None, fail=None,  # type: ignore[arg-type]
+            ticket=Admission(max_sessions=1, max_recognitions=1, max_queue_wait=1.0).connect(),
+        )  # fmt: skip
+
+    assert runner().options.live == LIVE
+    asked = runner(segmentation_silence_timeout=0.8, segmentation_max_time=20.0)
+    assert asked.options.live == LiveSegmentation(pause=0.8, max_phrase=20.0)
+    extreme = runner(segmentation_silence_timeout=0.001, segmentation_max_time=70.0)
+    assert extreme.options.live == LiveSegmentation(pause=0.1, max_phrase=30.0)
+    assert runner(language_only=True).options.live is None
+    once = RecognitionMode.INTERACTIVE
+    assert runner(mode=once).options.live is None  # recognize_once: the whole utterance
+    assert runner(mode=once, segmentation_silence_timeout=0.3).options.live == LiveSegmentation(
+        pause=0.3
+    )
+
+
 def test_interactive_turn_ends_after_its_first_phrase(
     server: BackgroundServer, corpus: Path, tmp_path: Path
 ) -> None:
@@ -255,9 +316,12 @@ def test_hypotheses_come_while_audio_streams_and_never_after_the_phrase(
     frames = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)]
     rid = new_request_id()
     seen: list[ServiceMessage] = []
+    # Phrases that end only at a 2 s pause (Speech_SegmentationSilenceTimeoutMs), so that the
+    # sentence's first phrase is long enough for a partial decode to come within it.
+    slow = ContextOptions(segmentation_silence_timeout=2.0)
     with open_ws(server.url) as ws:
         ws.send(speech_config_message())
-        ws.send(speech_context_message(rid))
+        ws.send(speech_context_message(rid, slow))
         ws.send(audio_header_message(rid, PCM16))
         sent = 0
         # 4x real time, until a partial decode answers (the sentence is still going on).
@@ -279,11 +343,12 @@ def test_hypotheses_come_while_audio_streams_and_never_after_the_phrase(
     assert sent < len(frames)  # it came while audio was still streaming
     hypothesis = replies[2].body
     heard = normalise(hypothesis["Text"]).split()
-    full = normalise(reference(str(path))).split()
+    expected = reference(str(path), live=LiveSegmentation(pause=2.0))
+    full = normalise(expected).split()
     assert heard and sum(w in full for w in heard) >= 0.7 * len(heard)
     assert hypothesis["Offset"] == 0 and hypothesis["Duration"] >= 15_000_000
     texts = [p["DisplayText"] for p in phrases(replies)]
-    assert normalise(" ".join(texts)) == normalise(reference(str(path)))
+    assert normalise(" ".join(texts)) == normalise(expected)
     assert "speech.hypothesis" not in paths[paths.index("speech.phrase") :]
 
 

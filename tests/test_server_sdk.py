@@ -24,7 +24,7 @@ from serving import BackgroundServer, LiveAudio
 from voxflow.engines import create_engine
 from voxflow.engines.azure.input import gstreamer_problem
 from voxflow.languages import LanguagePlan
-from voxflow.pipeline import TranscribeOptions, transcribe
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, transcribe
 from voxflow.server.config import Faults, ServerConfig
 from voxflow.server.usp import lexical, parse_wave_header
 
@@ -35,6 +35,8 @@ speechsdk = pytest.importorskip(
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sdk-test-key-5d1e"
 LANGUAGES = ["en-US", "es-MX"]
+
+LIVE = LiveSegmentation()  # how the server cuts a turn it is not told how to cut
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -50,7 +52,7 @@ def reference(path: str, languages: tuple[str, ...] = (), lid: str = "at-start")
     if not languages:
         plan = LanguagePlan.parse(forced="en-US")
     with LiveAudio(path) as audio:
-        return transcribe(audio, options=TranscribeOptions(languages=plan))
+        return transcribe(audio, options=TranscribeOptions(languages=plan, live=LIVE))
 
 
 def pcm_of(path: Path) -> bytes:

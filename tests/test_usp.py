@@ -156,6 +156,14 @@ CONTEXTS = {
         mode=RecognitionMode.INTERACTIVE,
         initial_silence_timeout=3.0,
         end_silence_timeout=0.9,
+        segmentation_silence_timeout=0.7,
+    ),
+    # Speech_SegmentationSilenceTimeoutMs=800, Speech_SegmentationMaximumTimeMs=20000
+    "segmentation": dict(
+        language="de-DE",
+        mode=RecognitionMode.CONVERSATION,
+        segmentation_silence_timeout=0.8,
+        segmentation_max_time=20.0,
     ),
     # TranslationRecognizer (SDK 1.53): host= on /stt/speech/universal/v2 ...
     "translation-interactive": dict(

@@ -23,6 +23,7 @@ from voxflow.errors import (
 )
 from voxflow.languages import LanguagePlan, LidMode
 from voxflow.pipeline import (
+    LiveSegmentation,
     Progress,
     TranscribeOptions,
     stream,
@@ -45,6 +46,7 @@ __all__ = [
     "InputError",
     "LanguagePlan",
     "LidMode",
+    "LiveSegmentation",
     "ModelError",
     "OutputError",
     "Progress",

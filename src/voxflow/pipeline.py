@@ -33,6 +33,7 @@ from voxflow.engines.base import (
 from voxflow.errors import ConfigError, EngineError, ModelError, VoxflowError
 from voxflow.handoff import Handoff
 from voxflow.languages import Identified, LanguagePlan, LidMode
+from voxflow.segments import SegmentOptions
 from voxflow.speakers import (
     DiarizeOptions,
     Overlap,
@@ -43,6 +44,7 @@ from voxflow.speakers import (
     speakers,
 )
 from voxflow.transcript import Segment, Transcript
+from voxflow.vad import VadOptions
 
 # Speech used to decide the language once, at the start (Whisper sees at most 30 s at a time).
 AT_START_SPEECH = 30.0
@@ -54,6 +56,43 @@ SEGMENT_PAD = 0.4
 # How long a partly filled batch waits for more segments (decoding + VAD run ~500x real time).
 BATCH_WAIT = 1.0
 MERGE_GAP = 2.0
+# A live phrase closes after this much non-speech (the Azure Speech service's default
+# segmentation silence timeout) and is at most this long, so that its final text comes soon
+# after it ends; the VAD judges a live stream in runs of this many 32 ms windows (not ~1 s).
+LIVE_PAUSE = 0.5
+LIVE_MAX_PHRASE = 15.0
+LIVE_VAD_WINDOWS = 4
+LIVE_PAUSES = (0.1, 5.0)  # the pauses allowed (seconds; the service's own range)
+LIVE_PHRASES = (2.0, 30.0)  # the longest phrases allowed (up to Whisper's window)
+LIVE_CHUNK = 0.1  # seconds of live audio decoded per chunk (a file's chunks are 0.5 s)
+
+
+@dataclass(frozen=True)
+class LiveSegmentation:
+    """How a live source (a microphone, a stream) is cut into phrases: each closes after
+    ``pause`` seconds of non-speech and lasts at most ``max_phrase`` seconds, so its final text
+    comes a bounded time after it ends. Files merge pauses up to ``MERGE_GAP`` into Whisper's
+    30 s windows instead, which is more accurate but gives text a window late."""
+
+    pause: float = LIVE_PAUSE
+    max_phrase: float = LIVE_MAX_PHRASE
+
+    def __post_init__(self) -> None:
+        if not LIVE_PAUSES[0] <= self.pause <= LIVE_PAUSES[1]:
+            raise ConfigError(f"live pause must be {LIVE_PAUSES[0]:g} to {LIVE_PAUSES[1]:g} s, "
+                              f"not {self.pause:g}")  # fmt: skip
+        if not LIVE_PHRASES[0] <= self.max_phrase <= LIVE_PHRASES[1]:
+            raise ConfigError(f"live max_phrase must be {LIVE_PHRASES[0]:g} to "
+                              f"{LIVE_PHRASES[1]:g} s, not {self.max_phrase:g}")  # fmt: skip
+
+    def bounded(self, pause: float | None, max_phrase: float | None) -> LiveSegmentation:
+        """These settings with a client's ``pause`` and ``max_phrase`` where given, each
+        brought into the range allowed (as the Speech service bounds its own)."""
+        return LiveSegmentation(
+            pause=self.pause if pause is None else min(max(pause, LIVE_PAUSES[0]), LIVE_PAUSES[1]),
+            max_phrase=self.max_phrase if max_phrase is None
+            else min(max(max_phrase, LIVE_PHRASES[0]), LIVE_PHRASES[1]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,6 +108,7 @@ class TranscribeOptions:
     batch_size: int = 8  # clips handed to the engine per call
     decode: DecodeSettings = field(default_factory=DecodeSettings)
     diarize: DiarizeOptions | None = None  # None: no speaker labels
+    live: LiveSegmentation | None = None  # None: a file's segmentation (see LiveSegmentation)
 
     def __post_init__(self) -> None:
         if self.vad not in ("silero", "silence"):
@@ -83,6 +123,8 @@ class TranscribeOptions:
                "decode": self.decode.fingerprint()}  # fmt: skip
         if self.diarize is not None:  # absent otherwise, so earlier jobs keep their prints
             out["diarize"] = self.diarize.fingerprint()
+        if self.live is not None:
+            out["live"] = {"pause": self.live.pause, "max_phrase": self.live.max_phrase}
         return out
 
 
@@ -145,16 +187,22 @@ class SpeechClips:
 
     def __iter__(self) -> Generator[Clip, None, None]:
         from voxflow.audio import open_audio
-        from voxflow.segments import SegmentOptions, speech_segments
-        from voxflow.vad import VadOptions
+        from voxflow.segments import speech_segments
 
-        with open_audio(self.source, sample_rate=SAMPLE_RATE, channels=1, name=self.name) as audio:
+        live = self.options.live
+        chunk = round(LIVE_CHUNK * SAMPLE_RATE) if live is not None else None
+        with open_audio(
+            self.source, sample_rate=SAMPLE_RATE, channels=1, chunk_frames=chunk, name=self.name
+        ) as audio:
             self.total = audio.info.duration
             caps = self.caps  # an engine that takes long clips gets speech packed into them
             window = caps.max_clip or self.options.max_segment
+            if live is not None:
+                window = min(window, live.max_phrase)
             # A recording the header says fits one window is held whole (at most one
-            # window's samples), to be decoded as that window if it has speech.
-            whole = self.total is not None and self.total <= window
+            # window's samples), to be decoded as that window if it has speech; a live
+            # source's phrases are decoded as each ends.
+            whole = live is None and self.total is not None and self.total <= window
             frames = 0
             held: list[np.ndarray] | None = [] if whole else None
 
@@ -168,15 +216,9 @@ class SpeechClips:
                             held = None
                     yield chunk
 
+            detector, planning, vad = self._planning(window)
             segments = speech_segments(
-                counted(),
-                detector=self.options.vad,
-                options=SegmentOptions(
-                    max_duration=window,
-                    pad=SEGMENT_PAD,
-                    merge_gap=max(MERGE_GAP, caps.merge_gap or 0.0),
-                ),
-                vad_options=VadOptions(threshold=self.options.vad_threshold),
+                counted(), detector=detector, options=planning, vad_options=vad,
                 on_speech=self.on_speech,
             )
             found: list[Clip] = []
@@ -189,6 +231,28 @@ class SpeechClips:
                 found = [_Window(0.0, np.concatenate(held), tuple(found))]
             yield from found
             self.duration = frames / SAMPLE_RATE
+
+    def _planning(self, window: float) -> tuple[Any, SegmentOptions, VadOptions]:
+        """The detector (a name or one built here), segment and VAD options: a file's, whose
+        pauses up to MERGE_GAP stay inside a segment, or a live source's, whose phrase closes
+        ``live.pause`` after its speech, judged by the VAD in short runs."""
+        from voxflow.vad import SileroDetector
+
+        o, live = self.options, self.options.live
+        vad = VadOptions(threshold=o.vad_threshold)
+        if live is None:
+            gap = max(MERGE_GAP, self.caps.merge_gap or 0.0)
+            return o.vad, SegmentOptions(max_duration=window, pad=SEGMENT_PAD, merge_gap=gap), vad
+        quiet = min(vad.min_silence_duration_ms, round(live.pause * 1000))
+        pad_ms = min(vad.speech_pad_ms, quiet)
+        vad = replace(vad, min_silence_duration_ms=quiet, speech_pad_ms=pad_ms)
+        # The segment's pads wait for as much silence as they take (twice the right pad).
+        planning = SegmentOptions(
+            max_duration=window, pad=min(SEGMENT_PAD, live.pause / 2), merge_gap=live.pause
+        )
+        if o.vad == "silero":
+            return SileroDetector(vad, batch_windows=LIVE_VAD_WINDOWS), planning, vad
+        return o.vad, planning, vad
 
 
 class _Producer:
@@ -328,7 +392,8 @@ async def stream(
             yield seg
         return
     # An engine that works on many clips at once gets each clip on its own, that many in flight.
-    batch_size = 1 if caps.parallel_clips > 1 else options.batch_size
+    # So does a live source's phrase: it goes as soon as it ends, not waiting for a batch.
+    batch_size = 1 if caps.parallel_clips > 1 or options.live else options.batch_size
     tracker = _tracker(options.diarize, required=not by_engine)
     by_clip: list[list[Segment]] = []  # each clip's segments, held for their speakers
     producer = _Producer(source, options, name, caps, batch_size, on_speech)

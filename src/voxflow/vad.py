@@ -304,11 +304,14 @@ class LevelRescue:
 
 
 class SileroDetector:
-    """Silero VAD v6 over a stream of chunks: :class:`SileroStream` + :class:`Hysteresis`."""
+    """Silero VAD v6 over a stream of chunks: :class:`SileroStream` + :class:`Hysteresis`.
+    ``batch_windows``: windows per model run (fewer: regions known sooner, at more cost)."""
 
-    def __init__(self, options: VadOptions | None = None, session: Any = None) -> None:
+    def __init__(
+        self, options: VadOptions | None = None, session: Any = None, batch_windows: int = 32
+    ) -> None:
         o = options or VadOptions()
-        self._stream = SileroStream(session)
+        self._stream = SileroStream(session, batch_windows)
         self._states = Hysteresis(o)
         self._rescue = LevelRescue(o.rescue_db, o.threshold) if o.rescue_db is not None else None
         self._fed = 0

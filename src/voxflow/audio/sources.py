@@ -207,14 +207,17 @@ def _reader(f: Any, name: str) -> Any:
 
 
 class _ReadOnly:
-    """A read-only view of a stream without ``seek``, so FFmpeg treats it as a pipe."""
+    """A read-only view of a stream without ``seek``, so FFmpeg treats it as a pipe. A
+    buffered pipe is read with ``read1`` (what has come, up to ``n``), so that live audio is
+    decoded as it arrives, not once FFmpeg's whole read buffer has filled."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
+        self._read = getattr(f, "read1", f.read)
         self.bytes_read = 0
 
     def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n) or b""
+        data = self._read(n) or b""
         self.bytes_read += len(data)
         return data
 

@@ -33,7 +33,13 @@ from voxflow.formats import format_timestamp, render
 from voxflow.handoff import Handoff
 from voxflow.languages import LanguagePlan
 from voxflow.outputs import write_atomic
-from voxflow.pipeline import TranscribeOptions, stream
+from voxflow.pipeline import (
+    LIVE_MAX_PHRASE,
+    LIVE_PAUSE,
+    LiveSegmentation,
+    TranscribeOptions,
+    stream,
+)
 from voxflow.server.interim import FLOAT_MONO, Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
 from voxflow.transcript import Segment, Transcript
@@ -274,6 +280,12 @@ def listen(
     interim_interval: Annotated[
         float, typer.Option(help="Seconds of new audio between interim decodes.")
     ] = 1.0,
+    pause: Annotated[
+        float, typer.Option(help="Seconds of non-speech that end a phrase (its final text).")
+    ] = LIVE_PAUSE,
+    max_phrase: Annotated[
+        float, typer.Option(help="Longest phrase in seconds: longer speech is cut.")
+    ] = LIVE_MAX_PHRASE,
     compute: Annotated[str, typer.Option(help="Model device: cpu, cuda or auto.")] = "auto",
 ) -> None:
     """Transcribe live: a microphone (--device N) or audio on stdin (-), raw PCM with --rate.
@@ -304,6 +316,7 @@ def listen(
         decode=DecodeSettings(
             beam_size, word_timestamps, tuple(phrase or ()), task=task  # type: ignore[arg-type]
         ),
+        live=LiveSegmentation(pause=pause, max_phrase=max_phrase),
     )
     engine = create_engine(WhisperOptions(model=model, device=compute))
     name = "<stdin>" if device is None else f"<microphone {device}>"

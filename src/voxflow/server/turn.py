@@ -22,7 +22,7 @@ from voxflow.audio import RawPcm
 from voxflow.engines.base import Engine
 from voxflow.errors import VoxflowError
 from voxflow.languages import LanguagePlan, LidMode
-from voxflow.pipeline import TranscribeOptions, speech_clips, stream
+from voxflow.pipeline import LiveSegmentation, TranscribeOptions, speech_clips, stream
 from voxflow.server.admission import CLOSE_TRY_AGAIN_LATER, Overloaded, Ticket
 from voxflow.server.interim import Hypothesis, InterimDecoder, PartialDecoder
 from voxflow.server.pipe import AudioPipe
@@ -105,7 +105,18 @@ class TurnRunner:
         self.engine = engine
         decode = dataclasses.replace(options.decode, phrases=self.settings.phrases)
         diarize = DiarizeOptions() if self.settings.speakers else options.diarize
-        self.options = dataclasses.replace(options, languages=plan, decode=decode, diarize=diarize)
+        # A continuous turn's audio is a live stream: phrases as the client asked, or as the
+        # server does. Recognize-once keeps a file's segments (its one phrase is the whole
+        # utterance) unless the client asks for a pause; language-only and translation turns
+        # keep them too (more speech to identify from; translation not measured live yet).
+        asked = self.settings.segmentation_silence_timeout, self.settings.segmentation_max_time
+        live = (options.live or LiveSegmentation()).bounded(*asked)
+        wanted = self.settings.mode.continuous or any(x is not None for x in asked)
+        if self.settings.language_only or self.settings.translate_to or not wanted:
+            live = None
+        self.options = dataclasses.replace(
+            options, languages=plan, decode=decode, diarize=diarize, live=live
+        )
         self._partial: PartialDecoder | TranslatingPartials = PartialDecoder(engine, plan, decode)
         # A TranslationRecognizer's turn: its text as said and in English (server/translation.py).
         self.translating: TranslatingEngine | None = None

@@ -54,6 +54,10 @@ class ContextOptions:
     speakers: bool = False  # a ConversationTranscriber asks for speaker ids
     language_only: bool = False  # a SourceLanguageRecognizer: the language, no text
     translate_to: tuple[str, ...] = ()  # a TranslationRecognizer's target languages
+    # Speech_SegmentationSilenceTimeoutMs and Speech_SegmentationMaximumTimeMs: the pause that
+    # ends a phrase and the longest phrase (``phraseDetection.<MODE>.segmentation``).
+    segmentation_silence_timeout: float | None = None
+    segmentation_max_time: float | None = None
 
     def to_body(self) -> dict[str, Any]:
         """The ``speech.context`` JSON body the SDK would send for these options."""
@@ -74,6 +78,17 @@ class ContextOptions:
             detection["speakerDiarization"] = {"mode": "Anonymous"}
         if self.translate_to:
             detection["onSuccess"] = detection["onInterim"] = {"action": "Translate"}
+        segmentation: dict[str, Any] = {}
+        if self.segmentation_silence_timeout is not None:
+            segmentation["segmentationSilenceTimeoutMs"] = round(
+                self.segmentation_silence_timeout * 1000
+            )
+        if self.segmentation_max_time is not None:
+            segmentation["segmentationForcedTimeoutMs"] = round(self.segmentation_max_time * 1000)
+        if segmentation:
+            segmentation["mode"] = "Custom"
+            key = (self.mode or RecognitionMode.CONVERSATION).upper()
+            detection[key] = {"segmentation": segmentation}
         body: dict[str, Any] = {"phraseDetection": detection, "audio": {"streams": {"1": None}}}
         if self.translate_to:
             body["translation"] = {
@@ -137,6 +152,8 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
     if not all(isinstance(x, str) for x in targets):
         raise ProtocolError("speech.context: translation.targetLanguages must be strings")
     diarization = _get(body, "phraseDetection.speakerDiarization.mode", str)
+    # The SDK puts segmentation under the mode's own key (INTERACTIVE, CONVERSATION …).
+    segmentation = f"phraseDetection.{(mode or 'CONVERSATION').upper()}.segmentation"
     return ContextOptions(
         language=_get(body, "phraseDetection.language", str),
         mode=RecognitionMode.parse(mode, "speech.context") if mode is not None else None,
@@ -154,6 +171,8 @@ def parse_context(body: dict[str, Any]) -> ContextOptions:
         speakers=(diarization or "none").lower() != "none",
         language_only=language_only,
         translate_to=tuple(targets),
+        segmentation_silence_timeout=_ms(body, f"{segmentation}.segmentationSilenceTimeoutMs"),
+        segmentation_max_time=_ms(body, f"{segmentation}.segmentationForcedTimeoutMs"),
     )
 
 
@@ -178,6 +197,8 @@ class TurnSettings:
     speakers: bool = False
     language_only: bool = False
     translate_to: tuple[str, ...] = ()  # languages to translate into (a TranslationRecognizer)
+    segmentation_silence_timeout: float | None = None
+    segmentation_max_time: float | None = None
 
 
 def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSettings:
@@ -212,6 +233,8 @@ def resolve_settings(target: RequestOptions, context: ContextOptions) -> TurnSet
         speakers=context.speakers,
         language_only=context.language_only,
         translate_to=context.translate_to or target.translate_to,
+        segmentation_silence_timeout=context.segmentation_silence_timeout,
+        segmentation_max_time=context.segmentation_max_time,
     )
 
 
