@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed", reason="the test extra installs distributed")
+import dask  # noqa: E402  (installed with distributed)
 
 from speech import read_wav, write_wav  # noqa: E402
 from voxflow.engines import DecodeSettings, create_engine  # noqa: E402
@@ -180,6 +181,14 @@ def command(address: str, src: Path, out: Path) -> list[str]:
             "--languages", "en-US,es-MX", "--cluster", address, "--progress", "json"]  # fmt: skip
 
 
+def client_environment() -> dict[str, str]:
+    """This process's environment without the thread variables Dask's LocalCluster set in it
+    for its workers (``OPENBLAS_NUM_THREADS=1`` and the like): a client run from a shell, whose
+    BLAS threads (and so its numbers) are the local run's."""
+    dask_set = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    return {k: v for k, v in os.environ.items() if k not in dask_set}
+
+
 def finished(out: Path) -> set[str]:
     """The inputs the job state records as done (none before it exists)."""
     if not (out / JOB_FILE).is_file():
@@ -192,7 +201,9 @@ def test_a_client_killed_mid_batch_resumes_without_redoing_finished_files(
 ) -> None:
     out = tmp_path / "out"
     address = cluster.scheduler.address
-    client = subprocess.Popen(command(address, inputs, out), stderr=subprocess.DEVNULL)
+    client = subprocess.Popen(
+        command(address, inputs, out), stderr=subprocess.DEVNULL, env=client_environment()
+    )
     wait_until(lambda: client.poll() is not None or bool(finished(out)))
     assert client.poll() is None, "the batch ended before the client could be killed"
     client.kill()
@@ -202,8 +213,9 @@ def test_a_client_killed_mid_batch_resumes_without_redoing_finished_files(
     kept = {n: (out / n).stat().st_mtime_ns for n in outputs(out)
             if f"{n.rsplit('.', 1)[0]}.wav" in done}  # fmt: skip
     rerun = subprocess.run(
-        command(address, inputs, out), capture_output=True, text=True, timeout=500
-    )
+        command(address, inputs, out), capture_output=True, text=True, timeout=500,
+        env=client_environment(),
+    )  # fmt: skip
     assert rerun.returncode == 1, rerun.stderr  # broken.wav fails, as in a local run
     events = [json.loads(line) for line in rerun.stderr.splitlines() if line.startswith("{")]
     redone = {Path(e["file"]).name for e in events if e["event"] == "file"}

@@ -209,7 +209,8 @@ def _reader(f: Any, name: str) -> Any:
 class _ReadOnly:
     """A read-only view of a stream without ``seek``, so FFmpeg treats it as a pipe. A
     buffered pipe is read with ``read1`` (what has come, up to ``n``), so that live audio is
-    decoded as it arrives, not once FFmpeg's whole read buffer has filled."""
+    decoded as it arrives, not once FFmpeg's whole read buffer has filled; ``read()`` reads
+    to the end."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
@@ -217,7 +218,7 @@ class _ReadOnly:
         self.bytes_read = 0
 
     def read(self, n: int = -1) -> bytes:
-        data = self._read(n) or b""
+        data = (self._read(n) if n >= 0 else self._f.read()) or b""  # -1: all, to the end
         self.bytes_read += len(data)
         return data
 
