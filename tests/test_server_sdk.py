@@ -45,14 +45,18 @@ def normalise(text: str) -> str:
 
 
 @functools.cache
-def reference(path: str, languages: tuple[str, ...] = (), lid: str = "at-start"):
+def reference(
+    path: str, languages: tuple[str, ...] = (), lid: str = "at-start", *, once: bool = False
+):
     """The pipeline's own transcript of the file read as a stream of unknown length, as the
-    server receives a turn's audio: what the server must send back."""
+    server receives a turn's audio: what the server must send back (cut as a continuous turn
+    is, or with ``once`` as a recognize-once turn, whose one phrase is the whole utterance)."""
     plan = LanguagePlan.parse(languages, lid=lid)
     if not languages:
         plan = LanguagePlan.parse(forced="en-US")
     with LiveAudio(path) as audio:
-        return transcribe(audio, options=TranscribeOptions(languages=plan, live=LIVE))
+        live = None if once else LIVE
+        return transcribe(audio, options=TranscribeOptions(languages=plan, live=live))
 
 
 def pcm_of(path: Path) -> bytes:
@@ -172,7 +176,7 @@ def test_detailed_output_has_the_engines_words_and_times(
     result = speechsdk.SpeechRecognizer(speech_config, audio_config=audio).recognize_once()
     body = json.loads(result.json)
     (best,) = body["NBest"]
-    (segment,) = reference(str(path)).segments
+    (segment,) = reference(str(path), once=True).segments
     assert best["Lexical"] == lexical(segment.text) and best["Display"] == result.text
     assert [(w["Word"], w["Offset"], w["Duration"]) for w in best["Words"]] == [
         (lexical(w.word), round(w.start * 1e7), round(w.end * 1e7) - round(w.start * 1e7))
