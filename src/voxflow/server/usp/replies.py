@@ -226,10 +226,17 @@ class Replies:
         language_probability: float | None = None,
     ) -> str:
         """``speech.hypothesis``: an interim result (the SDK's ``recognizing`` event)."""
+        body = self._hypothesis_body(text, start, end, language, language_probability)
+        return self.message("speech.hypothesis", body)
+
+    def _hypothesis_body(
+        self, text: str, start: float, end: float, language: str | None, probability: float | None
+    ) -> dict[str, Any]:
+        """An interim result's text and span, and its language when one is reported."""
         body: dict[str, Any] = {"Text": text.strip(), **_span(start, end, self.base)}
         if language is not None:
-            body["PrimaryLanguage"] = _primary(language, language_probability)
-        return self.message("speech.hypothesis", body)
+            body["PrimaryLanguage"] = _primary(language, probability)
+        return body
 
     def phrase(self, body: dict[str, Any]) -> str:
         """``speech.phrase`` with a body from phrase_body, segment_body or status_body."""
@@ -262,9 +269,7 @@ class Replies:
     ) -> str:
         """``translation.response`` with a ``SpeechHypothesis``: interim text as said and its
         translations (the SDK's ``recognizing`` event, reason TranslatingSpeech)."""
-        said: dict[str, Any] = {"Text": text.strip(), **_span(start, end, self.base)}
-        if language is not None:
-            said["PrimaryLanguage"] = _primary(language, language_probability)
+        said = self._hypothesis_body(text, start, end, language, language_probability)
         body = {"SpeechHypothesis": said, **translation_body(translations)}
         return self.message("translation.response", body)
 
