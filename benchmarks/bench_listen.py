@@ -4,14 +4,19 @@ fed at real time, and for each final phrase the time from the end of its phrase 
 of the finals against the pipeline's transcript of the file (the live finals' cost in accuracy).
 
     python benchmarks/bench_listen.py [FILE ...] [--path listen page segments]
-        [--baseline PYTHON] [--language xx] [--repeat N]
+        [--baseline PYTHON] [--language xx] [--repeat N] [--burn N]
 
 ``listen``: the audio as 16 kHz s16le on ``voxflow listen -``'s stdin (0.1 s writes), finals
 read from its lines. ``page``: ``voxflow serve`` in a subprocess and the real Azure Speech SDK
 pushing the audio at real time in 100 ms frames on a continuous recognition, the websocket
 path the page's microphone uses (the same turn logic; the SDK sends the recording's language,
 as the page does when its language field is set). ``--baseline PYTHON`` runs the same with
-another interpreter (another checkout's venv, e.g. before a change) side by side.
+another interpreter (another checkout's venv, e.g. before a change) side by side. ``--burn N``
+keeps N busy-looping processes running throughout, a load that is the same for both sides.
+Besides each final's latency, *after a pause* is that of the last final of each burst (the
+finals of one phrase arrive together): the time from where the speaker paused to its text, the
+segmenter's pause plus recognition, while the earlier finals of a phrase also waited for the
+rest of it to be spoken.
 ``segments``: this checkout's segmenter alone, a file's way and the live way, on the audio fed
 at real time: when each clip is ready for recognition (what the live mode changes, apart from
 the recognition's own time, which depends on the machine and its load).
@@ -92,8 +97,18 @@ def _feed(write: object, data: bytes, started: list[float]) -> None:
             time.sleep(lag)
 
 
-def run_listen(python: str, data: bytes, language: str | None) -> tuple[list[float], str]:
-    """``voxflow listen -`` at real time: each final's latency, and the finals' text."""
+def _after_pauses(latencies: list[float], arrivals: list[float]) -> list[float]:
+    """The latency of the last final of each burst (finals arriving within 0.2 s of the one
+    before come from one phrase)."""
+    return [lat for k, lat in enumerate(latencies)
+            if k + 1 == len(arrivals) or arrivals[k + 1] - arrivals[k] > 0.2]  # fmt: skip
+
+
+Finals = tuple[list[float], list[float], str]  # latencies, arrival times, the finals' text
+
+
+def run_listen(python: str, data: bytes, language: str | None) -> Finals:
+    """``voxflow listen -`` at real time: each final's latency and arrival, and their text."""
     lang = ["--language", language] if language else []
     proc = subprocess.Popen(
         [python, "-m", "voxflow", "listen", "-", "--rate", str(RATE), *lang],
@@ -111,19 +126,21 @@ def run_listen(python: str, data: bytes, language: str | None) -> tuple[list[flo
     writer = threading.Thread(target=feed)
     writer.start()
     latencies: list[float] = []
+    arrivals: list[float] = []
     texts: list[str] = []
     for line in proc.stdout:
         now = time.monotonic()
         match = FINAL.match(line.rstrip("\n"))
         if match and started:
             latencies.append(now - (started[0] + _seconds(match.groups()[4:8])))
+            arrivals.append(now)
             texts.append(match.group(9))
     proc.wait(timeout=600)
     writer.join()
-    return latencies, " ".join(texts)
+    return latencies, arrivals, " ".join(texts)
 
 
-def run_page(python: str, data: bytes, language: str | None) -> tuple[list[float], str]:
+def run_page(python: str, data: bytes, language: str | None) -> Finals:
     """The Speech SDK pushing at real time to ``voxflow serve``: each phrase's latency (from
     its offset + duration in the audio to its ``recognized`` event), and the phrases' text."""
     import azure.cognitiveservices.speech as speechsdk
@@ -145,6 +162,7 @@ def run_page(python: str, data: bytes, language: str | None) -> tuple[list[float
         )
         started: list[float] = []
         latencies: list[float] = []
+        arrivals: list[float] = []
         texts: list[str] = []
         done = threading.Event()
 
@@ -152,7 +170,9 @@ def run_page(python: str, data: bytes, language: str | None) -> tuple[list[float
             result = event.result  # type: ignore[attr-defined]
             if result.reason == speechsdk.ResultReason.RecognizedSpeech and started:
                 end = (result.offset + result.duration) / TICKS
-                latencies.append(time.monotonic() - (started[0] + end))
+                now = time.monotonic()
+                latencies.append(now - (started[0] + end))
+                arrivals.append(now)
                 texts.append(result.text)
 
         recognizer.recognized.connect(recognized)
@@ -163,7 +183,7 @@ def run_page(python: str, data: bytes, language: str | None) -> tuple[list[float
         stream.close()
         done.wait(600)
         recognizer.stop_continuous_recognition()
-        return latencies, " ".join(texts)
+        return latencies, arrivals, " ".join(texts)
     finally:
         server.terminate()
         server.wait(60)
@@ -222,7 +242,18 @@ def main() -> None:
     parser.add_argument("--baseline", help="another interpreter to run side by side (before)")
     parser.add_argument("--language", help="force this language everywhere")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--burn", type=int, default=0, help="busy processes running throughout")
     args = parser.parse_args()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(args.burn)]  # fmt: skip
+    try:
+        _run(args)
+    finally:
+        for burner in burners:
+            burner.kill()
+
+
+def _run(args: argparse.Namespace) -> None:
     paths = args.paths or [ROOT / "samples" / "austen-0870.wav", ROOT / "samples" / "es-mx.wav"]
     corpus = CORPUS / "azure-samples" / "katiesteve_mono.wav"
     if not args.paths and corpus.exists():
@@ -247,9 +278,11 @@ def main() -> None:
         args.path = [p for p in args.path if p != "segments"]
         if not args.path:
             return
-    print("| recording | audio s | path | run | finals | latency median (s) | latency p90 (s) "
-          "| latency max (s) | WER vs file transcript |")  # fmt: skip
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| recording | audio s | path | run | finals | latency median (s) | latency p90 (s) "
+        "| latency max (s) | after a pause: median / max (s) | WER vs file transcript |"
+    )
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for path in paths:
         data = _pcm(path)
         language = args.language or _manifest_language(path)
@@ -257,13 +290,15 @@ def main() -> None:
         for kind in args.path:
             for run, python in runs.items():
                 for _ in range(args.repeat):
-                    lat, text = runners[kind](python, data, language)
+                    lat, arrivals, text = runners[kind](python, data, language)
                     med = f"{statistics.median(lat):.2f}" if lat else "–"
                     p90 = f"{_p90(lat):.2f}" if lat else "–"
                     top = f"{max(lat):.2f}" if lat else "–"
+                    paused = _after_pauses(lat, arrivals)
+                    pause = f"{statistics.median(paused):.2f} / {max(paused):.2f}" if lat else "–"
                     print(f"| {path.name} | {len(data) / PER_SECOND:.1f} | {kind} | {run} "
-                          f"| {len(lat)} | {med} | {p90} | {top} | {_wer(reference, text):.3f} |",
-                          flush=True)  # fmt: skip
+                          f"| {len(lat)} | {med} | {p90} | {top} | {pause} "
+                          f"| {_wer(reference, text):.3f} |", flush=True)  # fmt: skip
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -162,6 +162,33 @@ def test_a_live_phrase_is_final_before_the_next_one_has_been_fed(corpus: Path) -
     assert first_end <= second_start and len(pcm) / (2 * rate) <= second_start
 
 
+def test_stdin_audio_reaches_the_listener_in_live_chunks_while_the_input_waits() -> None:
+    """0.3 s of raw PCM on stdin, then nothing for now: the reader hands it on in 0.1 s chunks
+    at once (a file's 0.5 s chunks would hold it until more came, delaying every final)."""
+    from voxflow.cli.listen import _END, _start_stdin
+    from voxflow.handoff import Handoff
+
+    read, write = os.pipe()
+
+    async def run() -> list[int]:
+        queue: Handoff[object] = Handoff(16)
+        with os.fdopen(read, "rb") as stdin:
+            reader = _start_stdin(queue, RawPcm(stdin, 16000, 1, "s16le"))
+            os.write(write, bytes(2 * 4800))  # 0.3 s of silence
+            try:
+                first = await asyncio.wait_for(queue.get(), 5)
+            finally:
+                os.close(write)  # the end of the input, which the reader waits for otherwise
+            sizes = [len(first)]  # type: ignore[arg-type]
+            while (item := await asyncio.wait_for(queue.get(), 10)) is not _END:
+                sizes.append(len(item))  # type: ignore[arg-type]
+            reader.join(10)
+        return sizes
+
+    sizes = asyncio.run(run())
+    assert sizes[0] == 4 * 1600 and sum(sizes) == 4 * 4800  # float32: 0.1 s first, 0.3 s in all
+
+
 def test_audio_that_is_not_audio_is_a_one_line_error_naming_stdin(monkeypatch, capsys) -> None:
     code, out, err = _listen_in_process(monkeypatch, capsys, b"these are words, not sound\n" * 9)
     assert code == 1 and not out and err.count("\n") == 1 and "<stdin>" in err

@@ -34,6 +34,7 @@ from voxflow.handoff import Handoff
 from voxflow.languages import LanguagePlan
 from voxflow.outputs import write_atomic
 from voxflow.pipeline import (
+    LIVE_CHUNK,
     LIVE_MAX_PHRASE,
     LIVE_PAUSE,
     LiveSegmentation,
@@ -140,13 +141,15 @@ class Listener:
 
 
 def _start_stdin(queue: Handoff[Any], raw: RawPcm | None) -> threading.Thread:
-    """Decode stdin in a thread (raw PCM as declared, else whatever FFmpeg finds there); the
-    queue's bound holds the thread back when recognition is slower than the input."""
+    """Decode stdin in a thread (raw PCM as declared, else whatever FFmpeg finds there), in
+    the pipeline's live chunks (larger ones would hold each chunk's audio back until it is
+    whole); the queue's bound holds the thread back when recognition is slower than the
+    input."""
 
     def run() -> None:
         item: object = _END
         try:
-            with open_audio(raw or "-") as audio:
+            with open_audio(raw or "-", chunk_frames=round(LIVE_CHUNK * SAMPLE_RATE)) as audio:
                 for chunk in audio:
                     if not queue.put(chunk.samples.tobytes()):
                         return  # Ctrl-C, or the pipeline failed

@@ -35,16 +35,18 @@ class Clip:
 class DecodeSettings:
     """How one ``recognize`` call decodes, whatever the engine: the beam width (1: greedy),
     word times, hint phrases (Whisper's hotwords, Azure's phrase list), the task: the speech as
-    said (``transcribe``) or in English (``translate``, Whisper's translation), and speaker ids
-    from an engine that identifies speakers (Azure's conversation transcription). Passed per
-    call, so a server can decode interim results greedily and each turn or request with its own
-    phrases and task."""
+    said (``transcribe``) or in English (``translate``, Whisper's translation), speaker ids
+    from an engine that identifies speakers (Azure's conversation transcription), and whether
+    the call is for an interim hypothesis, which an engine serves only when no final decode
+    waits. Passed per call, so a server can decode interim results greedily and each turn or
+    request with its own phrases and task."""
 
     beam_size: int = 5
     word_timestamps: bool = True
     phrases: tuple[str, ...] = ()
     task: Literal["transcribe", "translate"] = "transcribe"
     speakers: bool = False
+    interim: bool = False
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -54,7 +56,7 @@ class DecodeSettings:
         object.__setattr__(self, "phrases", tuple(p.strip() for p in self.phrases if p.strip()))
 
     def fingerprint(self) -> dict[str, object]:
-        """Every field changes the output."""
+        """Every field but ``interim`` (when, not what) changes the output."""
         out: dict[str, object] = {"beam_size": self.beam_size,
                                   "word_timestamps": self.word_timestamps,
                                   "phrases": list(self.phrases)}  # fmt: skip

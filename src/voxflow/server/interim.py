@@ -58,7 +58,9 @@ class PartialDecoder:
         self.engine = engine
         self.plan = dataclasses.replace(plan, mode=LidMode.AT_START)
         self.identify = plan.mode is LidMode.AT_START
-        self.settings = dataclasses.replace(decode, beam_size=1, word_timestamps=False)
+        self.settings = dataclasses.replace(
+            decode, beam_size=1, word_timestamps=False, interim=True
+        )
 
     def decided(self, language: str | None) -> None:
         """A phrase was heard in ``language``: with language id at the start, the partials
@@ -197,9 +199,12 @@ class InterimDecoder:
             self._task = asyncio.ensure_future(self._run(self._clip(), self._generation))
 
     def advance(self, to: float) -> None:
-        """A phrase covers the audio up to ``to``: forget it, and drop any decode in flight."""
+        """A phrase covers the audio up to ``to``: forget it, and drop any decode in flight
+        (one still waiting for the engine gives way at once)."""
         self._generation += 1
         self._trim(to)
+        if self._task is not None:
+            self._task.cancel()
 
     async def aclose(self) -> None:
         """No more hypotheses for this turn."""

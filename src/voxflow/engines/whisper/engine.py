@@ -295,8 +295,13 @@ class WhisperEngine:
         self, clips: Sequence[Clip], candidates: Sequence[Language]
     ) -> list[Identified]:
         """The language of each clip among the candidates (all Whisper languages when none)."""
+        return await self._identify(clips, candidates, background=False)
+
+    async def _identify(
+        self, clips: Sequence[Clip], candidates: Sequence[Language], *, background: bool
+    ) -> list[Identified]:
         codes = tuple(dict.fromkeys(self._code(lang) for lang in candidates))
-        found = await self._batcher.run(("identify", codes), list(clips))
+        found = await self._batcher.run(("identify", codes), list(clips), background=background)
         return [
             Identified(candidate_for(code, candidates) or resolve_language(code), p, probs)
             for code, p, probs in found
@@ -310,11 +315,11 @@ class WhisperEngine:
         continuous mode split where its language switches. Chinese comes out in the script
         its tag asks for; with the translate task the text is English, labelled with the
         language spoken."""
-        fixed = plan.fixed
+        fixed, background = plan.fixed, settings.interim
         if plan.forced is None and plan.decided is not None:
             # Decided from the file's first speech: a clip whose own evidence contradicts it
             # (a code switch, a second speaker) is recognised in its own language instead.
-            found = await self.identify(clips, plan.candidates)
+            found = await self._identify(clips, plan.candidates, background=background)
             parts = [
                 [(clip, _own_language(plan.decided, own))]
                 for clip, own in zip(clips, found, strict=True)
@@ -328,7 +333,7 @@ class WhisperEngine:
                 )
             )
         else:
-            found = await self.identify(clips, plan.candidates)
+            found = await self._identify(clips, plan.candidates, background=background)
             parts = [[(clip, ident)] for clip, ident in zip(clips, found, strict=True)]
         flat = [(i, part, ident) for i, pieces in enumerate(parts) for part, ident in pieces]
         codes = [self._code(ident.language) for _, _, ident in flat]
@@ -338,7 +343,9 @@ class WhisperEngine:
         outs = await asyncio.gather(
             *(
                 self._batcher.run(
-                    ("recognize", code, settings), [(flat[k][1], flat[k][2]) for k in indices]
+                    ("recognize", code, settings),
+                    [(flat[k][1], flat[k][2]) for k in indices],
+                    background=background,
                 )
                 for code, indices in groups.items()
             )
@@ -504,9 +511,7 @@ class WhisperEngine:
             for group in split_by_pauses(spoken)
         ]
 
-    def _redecode(
-        self, clip: Clip, code: str, settings: DecodeSettings
-    ) -> tuple[str, list[Word]]:
+    def _redecode(self, clip: Clip, code: str, settings: DecodeSettings) -> tuple[str, list[Word]]:
         """Decode a clip again (its text looped), sequentially, by beam search with repeated
         3-grams blocked."""
         segments, _ = self.model.transcribe(
