@@ -4,7 +4,8 @@ While a turn's audio streams, the audio after the last phrase (at most the last 
 window) is kept as 16 kHz mono float32. After every ``interval`` seconds of new audio it is
 decoded again by the real engine and sent as ``speech.hypothesis``, so the text grows as the
 speaker talks. These decodes are best-effort: one runs at a time server-wide (``gate``), a
-turn skips a round while the gate is busy, and a result is dropped if a phrase overtook it.
+turn skips a round while the gate is busy, the engine takes them after any final decode
+(``DecodeSettings.interim``), and a result is dropped if a phrase overtook it.
 Rates other than 16 kHz are resampled linearly, which is good enough for a hypothesis; the
 final phrases come from the pipeline's own decoder. A server turn and ``voxflow listen`` both
 use this module: ``InterimDecoder`` for when to decode, ``PartialDecoder`` for how.
