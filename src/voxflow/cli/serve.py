@@ -168,7 +168,6 @@ def serve(
     local engine, on one port, until Ctrl-C or SIGTERM."""
     from voxflow.server.app import SpeechServer, run_server
 
-    _log_to_stderr(log_level)
     status = None
     if fault_status is not None:
         by_name = {s.value.lower(): s for s in RecognitionStatus}
@@ -220,6 +219,7 @@ def serve(
         print(f"voxflow serve: listening on {server.url}", flush=True)
         print(f"voxflow serve: OpenAI audio API at {server.http_url}/v1", flush=True)
 
+    _log_to_stderr(log_level)  # once it serves: a refused command leaves logging alone
     asyncio.run(run_server(config, engine=engine, ready=ready))
     print("voxflow serve: stopped", file=sys.stderr)
 
