@@ -134,8 +134,14 @@ class SpeechServer:
             return
         self._stopping = True
         self.admission.close()  # turns waiting for a slot give up now, not at their bound
-        for session in list(self.sessions):
+        sessions = list(self.sessions)
+        for session in sessions:
             session.close(1001, "server shutting down")
+        # The clients' close frames first: aiohttp's shutdown stops reading from connections,
+        # so a handshake left to it would wait out its timeout.
+        closing = [asyncio.ensure_future(session.wait_closed()) for session in sessions]
+        if closing:
+            await asyncio.wait(closing, timeout=SHUTDOWN_GRACE)
         await self._runner.cleanup()
         self._runner = None
 
