@@ -73,8 +73,8 @@ class Session:
             while True:
                 message = await self._receive()
                 if self._closing:
-                    # Read and drop what is queued: with the receive queue full, the client's
-                    # close frame would not be read until the close timeout.
+                    # A message already queued when the close began is dropped; the channel's
+                    # close reads the rest, up to the client's close frame.
                     continue
                 try:
                     events = conn.receive(message)
